@@ -1,0 +1,83 @@
+# freshet - one plain Makefile.
+#   make            optimised build in build/
+#   make run        builds, then starts the demo (embedded mode, synthetic data)
+#   make test       installs missing packages, builds with ASan+UBSan in
+#                   build/san, runs unit and integration tests
+#   make bench      builds bench/ programs
+# Variables: BUILD= (output dir), OPT= (optimisation flags), SANITIZE= (e.g.
+# address,undefined).
+
+CC       ?= cc
+BUILD    ?= build
+OPT      ?= -O2 -g
+SANITIZE ?=
+PKGS     := libmicrohttpd jansson libfyaml lmdb libcurl
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror
+CFLAGS  := -std=c11 -D_GNU_SOURCE $(WARN) $(OPT) -Isrc -pthread -MMD -MP $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDLIBS  := $(PKG_LIBS) -lm -pthread
+LDFLAGS :=
+ifneq ($(SANITIZE),)
+CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+SRCS  := $(filter-out src/main.c,$(wildcard src/*/*.c))
+OBJS  := $(SRCS:%.c=$(BUILD)/%.o)
+LIB   := $(BUILD)/libfreshet.a
+BIN   := $(BUILD)/freshet
+
+UNIT_SRCS := $(wildcard tests/unit/*/*_test.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all run test unit bench deps lint clean format
+all: $(BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(BUILD)/src/main.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcriterion
+
+$(BUILD)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+unit: $(UNIT_BINS)
+bench: $(BIN) $(BENCH_BINS)
+
+deps:
+	@scripts/deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	$(BIN) run -c examples/fraud/freshet.yaml --demo
+
+test: deps
+	@$(MAKE) --no-print-directory BUILD=build/san SANITIZE=address,undefined OPT="-O1 -g" all unit
+	@tests/run.sh build/san
+
+lint:
+	@scripts/lint.sh
+
+format:
+	clang-format -i src/*/*.c src/*/*.h src/main.c
+
+clean:
+	rm -rf build
+
+-include $(OBJS:.o=.d) $(BUILD)/src/main.d

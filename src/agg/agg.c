@@ -1,0 +1,774 @@
+/*
+ * agg.c - entity states: applying events and evaluating windows
+ * (DESIGN §2).  The offline engine and the online processor both run this
+ * code, and the encoded path (codec.c) uses the same accumulators
+ * (agg_int.h), which is what makes their values equal.
+ *
+ * Layout.  Per window, a sorted array of the non-empty tiles that can still
+ * matter; each tile is one fixed-size record (agg_int.h).  Most entities
+ * see a handful of events, so an array starts with room for one tile and
+ * grows by doubling.  Appending to the newest tile is a compare and a few
+ * adds; a new newest tile is an append; an out-of-order event that lands
+ * in an older tile is a binary search (and a memmove when its tile is new).
+ * Tiles older than the W/g tiles ending at the newest tile can no longer
+ * count at any t >= newest: they are freed when a tile is appended (at
+ * once while that is cheap, otherwise when they are at least half the
+ * array or the array is full, so eviction stays amortised O(1)); until
+ * then evaluation and encoding skip them.
+ *
+ * Arithmetic (this is the contract offline/online parity rests on):
+ *   - long sum/min/max are exact int64 (sums wrap modulo 2^64).
+ *   - a double sum is, within a tile, plain double addition in apply order
+ *     starting from 0.0; across the window, tile sums added in ascending
+ *     tile order starting from 0.0.
+ *   - avg = sum / n (a long sum converted to double first).
+ *   - stddev keeps n, sum and sum of squares as doubles (a long value is
+ *     converted to double first), combined across tiles in ascending
+ *     order; variance = sumsq/n - (sum/n)^2, clamped at 0; stddev =
+ *     sqrt(variance), the population standard deviation.
+ *   - C11 mode (-std=c11) keeps GCC from contracting a*b+c into FMA.
+ * A value whose type differs from its field's declared type is treated as
+ * absent.
+ *
+ * Atomicity.  fr_agg_state_apply runs twice over the cells it touches:
+ * first reserving (growing arrays with realloc, which keeps their content,
+ * or allocating fresh buffers into a stash), then committing, which cannot
+ * fail.  So FR_ENOMEM leaves the state's values unchanged.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "agg/agg_int.h"
+#include "core/err.h"
+
+#define STASH_MAX (FR_AGG_MAX_WINDOWS * FR_AGG_MAX_AGGS)
+
+/* Buffers allocated while reserving, consumed in the same order when
+ * committing. */
+typedef struct stash {
+    unsigned n, next;
+    void *p[STASH_MAX];
+} stash_t;
+
+static int stash_alloc(stash_t *sx, size_t n)
+{
+    if (sx->n == STASH_MAX)
+        return FR_ENOMEM;
+    void *p = malloc(n);
+    if (!p)
+        return FR_ENOMEM;
+    sx->p[sx->n++] = p;
+    return 0;
+}
+
+static void *stash_take(stash_t *sx)
+{
+    FR_ASSERT(sx->next < sx->n);
+    return sx->p[sx->next++];
+}
+
+/* ---- records ----------------------------------------------------------- */
+
+void fr_agg_rec_init(const fr_agg_state_t *st, uint8_t *r, int64_t idx)
+{
+    const uint8_t *kinds = state_kinds(st);
+    size_t off = sizeof(tile_hdr_t);
+    memset(r, 0, st->rec);
+    tile_hdr_t *h = (tile_hdr_t *)(void *)r;
+    h->idx = idx;
+    h->max_ts = INT64_MIN;
+    h->count = 0;
+    for (size_t a = 0; a < st->naggs; a++) {
+        fr_fn_t fn = (fr_fn_t)(kinds[a] & 15);
+        fr_type_t t = (fr_type_t)(kinds[a] >> 4);
+        if (fn == FR_FN_SUM && t == FR_T_DOUBLE)
+            ((sum_cell_t *)(void *)(r + off))->s.d = 0.0;
+        else if (fn == FR_FN_AVG && t == FR_T_DOUBLE)
+            ((nv_cell_t *)(void *)(r + off))->v.d = 0.0;
+        else if (fn == FR_FN_LAST)
+            ((last_cell_t *)(void *)(r + off))->len = LAST_NONE;
+        off += cell_size(fn);
+    }
+}
+
+static void dc_release(dc_cell_t *c)
+{
+    if (c->mode == DC_EXACT && c->cap)
+        free(c->u.set);
+    else if (c->mode == DC_SPARSE)
+        free(c->u.sp);
+    else if (c->mode == DC_DENSE)
+        free(c->u.regs);
+    c->mode = DC_EXACT;
+    c->n = 0;
+    c->cap = 0;
+}
+
+void fr_agg_rec_release(const fr_agg_state_t *st, uint8_t *r)
+{
+    const uint8_t *kinds = state_kinds(st);
+    size_t off = sizeof(tile_hdr_t);
+    for (size_t a = 0; a < st->naggs; a++) {
+        fr_fn_t fn = (fr_fn_t)(kinds[a] & 15);
+        fr_type_t t = (fr_type_t)(kinds[a] >> 4);
+        if (fn == FR_FN_COUNT_DISTINCT) {
+            dc_release((dc_cell_t *)(void *)(r + off));
+        } else if (fn == FR_FN_LAST) {
+            last_cell_t *c = (last_cell_t *)(void *)(r + off);
+            if (last_is_heap(c, t))
+                free(last_heap(c));
+            c->len = LAST_NONE;
+        }
+        off += cell_size(fn);
+    }
+}
+
+/* ---- states ------------------------------------------------------------ */
+
+fr_agg_state_t *fr_agg_state_alloc(const fr_agg_plan_t *plan)
+{
+    fr_agg_state_t *st =
+        calloc(1, sizeof *st + plan->nwindows * sizeof(win_t) + plan->naggs);
+    if (!st)
+        return NULL;
+    st->newest = INT64_MIN;
+    st->events = 0;
+    st->rec = (uint32_t)rec_size(plan);
+    st->nwin = (uint16_t)plan->nwindows;
+    st->naggs = (uint16_t)plan->naggs;
+    uint8_t *kinds = state_kinds(st);
+    for (size_t a = 0; a < plan->naggs; a++)
+        kinds[a] = agg_kind(&plan->aggs[a]);
+    return st;
+}
+
+fr_agg_state_t *fr_agg_state_new(const fr_agg_plan_t *plan)
+{
+    return fr_agg_state_alloc(plan);
+}
+
+void fr_agg_state_free(fr_agg_state_t *st)
+{
+    if (!st)
+        return;
+    for (uint32_t w = 0; w < st->nwin; w++) {
+        win_t *win = &st->win[w];
+        for (uint32_t i = 0; i < win->len; i++)
+            fr_agg_rec_release(st, win_rec(win, i, st->rec));
+        free(win->t);
+    }
+    free(st);
+}
+
+int64_t fr_agg_state_newest(const fr_agg_state_t *st)
+{
+    return st->newest;
+}
+
+uint64_t fr_agg_state_events(const fr_agg_state_t *st)
+{
+    return st->events;
+}
+
+/* ---- cell steps: one function per cell that allocates, run first to
+ * reserve (commit false: may only grow capacity or fill the stash) and then
+ * to commit (commit true: no allocation, consumes the stash in order). */
+
+/* Sparse entries are sorted by their HLL_SP-bit index (entry >> 6).
+ * Branchless lower bound: lists reach DC_SPARSE_MAX entries on hot tiles. */
+static uint32_t *sparse_find(uint32_t *sp, uint32_t n, uint32_t key, bool *found)
+{
+    if (!n) {
+        *found = false;
+        return sp;
+    }
+    uint32_t *b = sp, len = n;
+    while (len > 1) {
+        uint32_t half = len / 2;
+        b += (b[half] >> 6) < key ? half : 0;
+        len -= half;
+    }
+    b += (*b >> 6) < key;
+    *found = b < sp + n && (*b >> 6) == key;
+    return b;
+}
+
+/* Adds entry e to a sparse list with room for one more. */
+static void sparse_put(uint32_t *sp, uint32_t *n, uint32_t e)
+{
+    bool found;
+    uint32_t *at = sparse_find(sp, *n, e >> 6, &found);
+    if (found) {
+        if ((*at & 63) < (e & 63))
+            *at = e;
+        return;
+    }
+    memmove(at + 1, at, (size_t)(sp + *n - at) * sizeof *sp);
+    *at = e;
+    (*n)++;
+}
+
+/* Returns 0, FR_ENOMEM (reserving only) or DC_SAME: the cell already
+ * counts h, committing would change nothing. */
+#define DC_SAME 1
+static int dc_step(dc_cell_t *c, uint64_t h, stash_t *sx, bool commit)
+{
+    if (c->mode == DC_EXACT) {
+        const uint64_t *set = c->cap ? c->u.set : &c->u.one;
+        for (uint32_t i = 0; i < c->n; i++)
+            if (set[i] == h)
+                return DC_SAME;
+        if (c->n == 0) {
+            if (commit) {
+                c->u.one = h;
+                c->n = 1;
+            }
+            return 0;
+        }
+        if (c->n < FR_AGG_DISTINCT_EXACT) {
+            if (c->cap == 0) { /* the one inline hash moves to the heap */
+                if (!commit)
+                    return stash_alloc(sx, 4 * sizeof(uint64_t));
+                uint64_t *p = stash_take(sx);
+                p[0] = c->u.one;
+                p[1] = h;
+                c->u.set = p;
+                c->cap = 4;
+                c->n = 2;
+                return 0;
+            }
+            if (c->n == c->cap) {
+                FR_ASSERT(!commit);
+                uint64_t *p = realloc(c->u.set, (size_t)c->cap * 2 * sizeof *p);
+                if (!p)
+                    return FR_ENOMEM;
+                c->u.set = p;
+                c->cap = (uint16_t)(c->cap * 2);
+                return 0;
+            }
+            if (commit)
+                c->u.set[c->n++] = h;
+            return 0;
+        }
+        /* The 33rd distinct value: the tile turns sparse. */
+        if (!commit)
+            return stash_alloc(sx, DC_SPARSE_MIN_CAP * sizeof(uint32_t));
+        uint32_t *sp = stash_take(sx), n = 0;
+        for (uint32_t i = 0; i < c->n; i++)
+            sparse_put(sp, &n, sp_entry(c->u.set[i]));
+        sparse_put(sp, &n, sp_entry(h));
+        free(c->u.set);
+        c->u.sp = sp;
+        c->n = n;
+        c->cap = DC_SPARSE_MIN_CAP;
+        c->mode = DC_SPARSE;
+        return 0;
+    }
+    if (c->mode == DC_SPARSE) {
+        uint32_t e = sp_entry(h);
+        bool found;
+        uint32_t *at = sparse_find(c->u.sp, c->n, e >> 6, &found);
+        if (found) {
+            if ((*at & 63) >= (e & 63))
+                return DC_SAME;
+            if (commit)
+                *at = e;
+            return 0;
+        }
+        if (c->n < c->cap) {
+            if (commit)
+                sparse_put(c->u.sp, &c->n, e);
+            return 0;
+        }
+        if (c->cap < DC_SPARSE_MAX) {
+            FR_ASSERT(!commit);
+            uint32_t *p = realloc(c->u.sp, (size_t)c->cap * 2 * sizeof *p);
+            if (!p)
+                return FR_ENOMEM;
+            c->u.sp = p;
+            c->cap = (uint16_t)(c->cap * 2);
+            return 0;
+        }
+        /* Full: dense registers from here on. */
+        if (!commit)
+            return stash_alloc(sx, HLL_M);
+        uint8_t *regs = stash_take(sx);
+        memset(regs, 0, HLL_M);
+        for (uint32_t i = 0; i < c->n; i++) {
+            uint32_t idx;
+            uint8_t rank;
+            sp_reg(c->u.sp[i], &idx, &rank);
+            if (regs[idx] < rank)
+                regs[idx] = rank;
+        }
+        hll_add(regs, h);
+        free(c->u.sp);
+        c->u.regs = regs;
+        c->n = 0;
+        c->cap = 0;
+        c->mode = DC_DENSE;
+        return 0;
+    }
+    uint32_t idx;
+    uint8_t rank;
+    hll_pos(h, &idx, &rank);
+    if (c->u.regs[idx] >= rank)
+        return DC_SAME;
+    if (commit)
+        c->u.regs[idx] = rank;
+    return 0;
+}
+
+static int last_step(last_cell_t *c, fr_type_t t, int64_t ts, uint64_t off, const fr_value_t *v,
+                     uint32_t slen, stash_t *sx, bool commit)
+{
+    if (c->len != LAST_NONE && (ts < c->ts || (ts == c->ts && off <= c->off)))
+        return 0;
+    bool heap = last_is_heap(c, t);
+    if (t == FR_T_STRING && slen > LAST_INLINE) {
+        if (heap && last_cap(c) >= slen) {
+            if (commit) {
+                memcpy(last_heap(c), v->u.s, slen);
+                c->len = slen;
+                c->ts = ts;
+                c->off = off;
+            }
+        } else if (heap) {
+            FR_ASSERT(!commit);
+            char *p = realloc(last_heap(c), slen);
+            if (!p)
+                return FR_ENOMEM;
+            last_set_heap(c, p, slen);
+        } else if (!commit) {
+            return stash_alloc(sx, slen);
+        } else {
+            char *p = stash_take(sx);
+            memcpy(p, v->u.s, slen);
+            last_set_heap(c, p, slen);
+            c->len = slen;
+            c->ts = ts;
+            c->off = off;
+        }
+        return 0;
+    }
+    if (!commit)
+        return 0;
+    if (heap)
+        free(last_heap(c));
+    switch (t) {
+    case FR_T_STRING:
+        if (slen)
+            memcpy(c->tail, v->u.s, slen);
+        c->len = slen;
+        break;
+    case FR_T_LONG:
+        memcpy(c->tail + 4, &v->u.i, 8);
+        c->len = 0;
+        break;
+    case FR_T_DOUBLE:
+        memcpy(c->tail + 4, &v->u.d, 8);
+        c->len = 0;
+        break;
+    default:
+        c->tail[4] = v->u.b ? 1 : 0;
+        c->len = 0;
+        break;
+    }
+    c->ts = ts;
+    c->off = off;
+    return 0;
+}
+
+/* ---- apply ------------------------------------------------------------- */
+
+typedef struct prep {
+    bool has;     /* the event carries the field, with its declared type */
+    bool rsv;     /* its cell may need memory */
+    uint32_t off; /* cell offset in a record */
+    uint32_t slen;
+    uint64_t h;
+    fr_value_t v;
+} prep_t;
+
+enum { LOC_SKIP, LOC_HIT, LOC_APPEND, LOC_INSERT };
+
+typedef struct loc {
+    int kind;
+    bool evict;   /* LOC_APPEND: expired tiles leave first */
+    uint32_t pos; /* LOC_HIT, LOC_INSERT: logical position */
+    int64_t idx;  /* tile index of the event */
+    int64_t cut;  /* lowest tile index that can still count */
+    uint64_t same; /* bit a: count_distinct cell a already counts the value */
+} loc_t;
+
+static int win_relayout(win_t *w, uint32_t rec, uint32_t cap)
+{
+    FR_ASSERT(cap >= w->len && cap > 0);
+    uint8_t *t = malloc((size_t)cap * rec);
+    if (!t)
+        return FR_ENOMEM;
+    uint32_t first = w->cap - w->head < w->len ? w->cap - w->head : w->len;
+    if (w->len) {
+        memcpy(t, w->t + (size_t)w->head * rec, (size_t)first * rec);
+        memcpy(t + (size_t)first * rec, w->t, (size_t)(w->len - first) * rec);
+    }
+    free(w->t);
+    w->t = t;
+    w->head = 0;
+    w->cap = cap;
+    return 0;
+}
+
+/* Capacity after cap: 1, 2, 3, 4, then x1.5 (most windows hold few tiles). */
+static int win_next_cap(uint32_t cap, uint32_t *next)
+{
+    if (cap >= UINT32_MAX / 4)
+        return FR_ENOMEM;
+    *next = cap < 4 ? cap + 1 : cap + cap / 2;
+    return 0;
+}
+
+static void update_cells(const fr_agg_plan_t *plan, uint8_t *r, int64_t ts, uint64_t offset,
+                         const prep_t *pr, uint64_t same, stash_t *sx)
+{
+    for (size_t a = 0; a < plan->naggs; a++) {
+        const fr_agg_spec_t *s = &plan->aggs[a];
+        if (!pr[a].has)
+            continue;
+        uint8_t *cp = r + pr[a].off;
+        const fr_value_t *v = &pr[a].v;
+        switch (s->fn) {
+        case FR_FN_SUM: {
+            sum_cell_t *c = (sum_cell_t *)(void *)cp;
+            if (s->type == FR_T_LONG)
+                c->s.i = (int64_t)((uint64_t)c->s.i + (uint64_t)v->u.i);
+            else
+                c->s.d = c->s.d + v->u.d;
+            break;
+        }
+        case FR_FN_AVG: {
+            nv_cell_t *c = (nv_cell_t *)(void *)cp;
+            c->n++;
+            if (s->type == FR_T_LONG)
+                c->v.i = (int64_t)((uint64_t)c->v.i + (uint64_t)v->u.i);
+            else
+                c->v.d = c->v.d + v->u.d;
+            break;
+        }
+        case FR_FN_MIN:
+        case FR_FN_MAX: {
+            nv_cell_t *c = (nv_cell_t *)(void *)cp;
+            bool mx = s->fn == FR_FN_MAX;
+            if (s->type == FR_T_LONG) {
+                if (!c->n || (mx ? v->u.i > c->v.i : v->u.i < c->v.i))
+                    c->v.i = v->u.i;
+            } else {
+                if (!c->n || (mx ? v->u.d > c->v.d : v->u.d < c->v.d))
+                    c->v.d = v->u.d;
+            }
+            c->n++;
+            break;
+        }
+        case FR_FN_STDDEV: {
+            sd_cell_t *c = (sd_cell_t *)(void *)cp;
+            double x = s->type == FR_T_LONG ? (double)v->u.i : v->u.d;
+            c->n++;
+            c->s = c->s + x;
+            c->sq = c->sq + x * x;
+            break;
+        }
+        case FR_FN_COUNT_DISTINCT:
+            if (!(same >> a & 1))
+                (void)dc_step((dc_cell_t *)(void *)cp, pr[a].h, sx, true);
+            break;
+        case FR_FN_LAST:
+            last_step((last_cell_t *)(void *)cp, s->type, ts, offset, v, pr[a].slen, sx, true);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+int fr_agg_state_apply(fr_agg_state_t *st, const fr_agg_plan_t *plan, int64_t ts,
+                       uint64_t offset, const fr_value_t *values)
+{
+    FR_ASSERT(st->naggs == plan->naggs && st->nwin == plan->nwindows);
+    const uint32_t rec = st->rec;
+    prep_t pr[FR_AGG_MAX_AGGS];
+    loc_t loc[FR_AGG_MAX_WINDOWS];
+    stash_t sx;
+    bool rsv = false;
+    int rc = 0;
+    sx.n = sx.next = 0;
+
+    /* The newest tile of each window is where nearly every event lands:
+     * start loading them all now so that their cache misses overlap. */
+    for (size_t w = 0; w < plan->nwindows; w++) {
+        const win_t *win = &st->win[w];
+        if (!win->len)
+            continue;
+        const uint8_t *r = win_rec(win, win->len - 1, rec);
+        for (uint32_t o = 0; o < rec; o += 64)
+            __builtin_prefetch(r + o, 1);
+        __builtin_prefetch(r + rec - 1, 1);
+        __builtin_prefetch(win->t + (size_t)win->head * rec, 1);
+    }
+
+    size_t off = sizeof(tile_hdr_t);
+    for (size_t a = 0; a < plan->naggs; a++) {
+        const fr_agg_spec_t *s = &plan->aggs[a];
+        prep_t *p = &pr[a];
+        p->off = (uint32_t)off;
+        off += cell_size(s->fn);
+        p->has = p->rsv = false;
+        if (!fr_fn_needs_field(s->fn) || values[s->field].type != s->type)
+            continue;
+        p->has = true;
+        p->v = values[s->field];
+        if (s->fn == FR_FN_COUNT_DISTINCT) {
+            p->h = fr_agg_value_hash(&p->v);
+            p->rsv = true;
+        } else if (s->fn == FR_FN_LAST && s->type == FR_T_STRING) {
+            p->slen = p->v.len < FR_AGG_MAX_STRING ? p->v.len : FR_AGG_MAX_STRING;
+            p->rsv = p->slen > LAST_INLINE;
+        }
+        rsv |= p->rsv;
+    }
+    int64_t newest = st->events && st->newest > ts ? st->newest : ts;
+
+    /* Reserve: find each window's tile, make room, allocate what cells
+     * need.  Nothing here changes a value. */
+    for (size_t w = 0; w < plan->nwindows; w++) {
+        const fr_window_spec_t *ws = &plan->windows[w];
+        win_t *win = &st->win[w];
+        loc_t *l = &loc[w];
+        l->cut = win_lo(fr_floordiv(newest, ws->tile_ms), win_tiles(ws));
+        l->idx = fr_floordiv(ts, ws->tile_ms);
+        if (l->idx < l->cut) {
+            l->kind = LOC_SKIP; /* too old for this window */
+            continue;
+        }
+        int64_t last = win->len ? rec_hdr(win, win->len - 1, rec)->idx : INT64_MIN;
+        if (win->len && last == l->idx) {
+            l->kind = LOC_HIT;
+            l->pos = win->len - 1;
+        } else if (!win->len || l->idx > last) {
+            l->kind = LOC_APPEND;
+            l->evict = win->len && rec_hdr(win, 0, rec)->idx < l->cut;
+            if (win->len == win->cap && !l->evict) {
+                uint32_t cap;
+                rc = win_next_cap(win->cap, &cap);
+                if (!rc)
+                    rc = win_relayout(win, rec, cap);
+                if (rc)
+                    goto fail;
+            }
+        } else {
+            l->pos = win_lower(win, rec, l->idx);
+            l->kind = rec_hdr(win, l->pos, rec)->idx == l->idx ? LOC_HIT : LOC_INSERT;
+            /* a new tile in the middle: shifted in a linear array */
+            if (l->kind == LOC_INSERT && win->head + win->len >= win->cap) {
+                uint32_t cap = win->cap;
+                rc = win->len == win->cap ? win_next_cap(win->cap, &cap) : 0;
+                if (!rc)
+                    rc = win_relayout(win, rec, cap);
+                if (rc)
+                    goto fail;
+            }
+        }
+        l->same = 0;
+        if (!rsv)
+            continue;
+        uint8_t *r = l->kind == LOC_HIT ? win_rec(win, l->pos, rec) : NULL;
+        for (size_t a = 0; a < plan->naggs; a++) {
+            if (!pr[a].rsv)
+                continue;
+            const fr_agg_spec_t *s = &plan->aggs[a];
+            if (s->fn == FR_FN_COUNT_DISTINCT) {
+                dc_cell_t fresh = {0};
+                dc_cell_t *c = r ? (dc_cell_t *)(void *)(r + pr[a].off) : &fresh;
+                rc = dc_step(c, pr[a].h, &sx, false);
+                if (rc == DC_SAME) {
+                    l->same |= 1ULL << a;
+                    rc = 0;
+                }
+            } else {
+                last_cell_t fresh = {.len = LAST_NONE};
+                last_cell_t *c = r ? (last_cell_t *)(void *)(r + pr[a].off) : &fresh;
+                rc = last_step(c, s->type, ts, offset, &pr[a].v, pr[a].slen, &sx, false);
+            }
+            if (rc)
+                goto fail;
+        }
+    }
+
+    /* Commit: nothing below fails. */
+    for (size_t w = 0; w < plan->nwindows; w++) {
+        win_t *win = &st->win[w];
+        loc_t *l = &loc[w];
+        uint8_t *r;
+        switch (l->kind) {
+        case LOC_SKIP:
+            continue;
+        case LOC_HIT:
+            r = win_rec(win, l->pos, rec);
+            break;
+        case LOC_APPEND:
+            while (l->evict && win->len && rec_hdr(win, 0, rec)->idx < l->cut) {
+                fr_agg_rec_release(st, win_rec(win, 0, rec));
+                win->head = win->head + 1 == win->cap ? 0 : win->head + 1;
+                win->len--;
+            }
+            FR_ASSERT(win->len < win->cap);
+            r = win_rec(win, win->len, rec);
+            fr_agg_rec_init(st, r, l->idx);
+            win->len++;
+            break;
+        default:
+            FR_ASSERT(win->len < win->cap && win->head + win->len < win->cap);
+            r = win->t + (size_t)(win->head + l->pos) * rec;
+            memmove(r + rec, r, (size_t)(win->len - l->pos) * rec);
+            fr_agg_rec_init(st, r, l->idx);
+            win->len++;
+            break;
+        }
+        tile_hdr_t *h = (tile_hdr_t *)(void *)r;
+        h->count++;
+        if (ts > h->max_ts)
+            h->max_ts = ts;
+        update_cells(plan, r, ts, offset, pr, l->same, &sx);
+        if (l->kind == LOC_APPEND && win->cap >= 8 && win->len * 4 <= win->cap)
+            (void)win_relayout(win, rec, win->cap / 2); /* mostly expired; may fail */
+    }
+    FR_ASSERT(sx.next == sx.n);
+    st->newest = newest;
+    st->events++;
+    return 0;
+
+fail:
+    for (unsigned i = 0; i < sx.n; i++)
+        free(sx.p[i]);
+    return rc;
+}
+
+/* ---- eval -------------------------------------------------------------- */
+
+static fr_value_t eval_cells(const fr_agg_state_t *st, const fr_agg_spec_t *s, const win_t *win,
+                             uint32_t b, uint32_t e, size_t off, int64_t t, uint32_t *slots,
+                             uint8_t *regs)
+{
+    const uint32_t rec = st->rec;
+    acc_t x;
+    acc_init(&x);
+    switch (s->fn) {
+    case FR_FN_COUNT: {
+        uint64_t n = 0;
+        for (uint32_t i = b; i < e; i++)
+            n += rec_hdr(win, i, rec)->count;
+        return val_long((int64_t)n);
+    }
+    case FR_FN_SINCE_LAST:
+        if (e > b)
+            return val_long((int64_t)udist(t, rec_hdr(win, e - 1, rec)->max_ts));
+        return (fr_value_t){.type = FR_T_NULL};
+    case FR_FN_SUM:
+        for (uint32_t i = b; i < e; i++) {
+            const sum_cell_t *c = (const sum_cell_t *)(const void *)(win_rec(win, i, rec) + off);
+            acc_sum(&x, s->type, 0, c->s);
+        }
+        break;
+    case FR_FN_AVG:
+        for (uint32_t i = b; i < e; i++) {
+            const nv_cell_t *c = (const nv_cell_t *)(const void *)(win_rec(win, i, rec) + off);
+            acc_sum(&x, s->type, c->n, c->v);
+        }
+        break;
+    case FR_FN_MIN:
+    case FR_FN_MAX:
+        for (uint32_t i = b; i < e; i++) {
+            const nv_cell_t *c = (const nv_cell_t *)(const void *)(win_rec(win, i, rec) + off);
+            acc_ext(&x, s->type, s->fn == FR_FN_MAX, c->n, c->v);
+        }
+        break;
+    case FR_FN_STDDEV:
+        for (uint32_t i = b; i < e; i++) {
+            const sd_cell_t *c = (const sd_cell_t *)(const void *)(win_rec(win, i, rec) + off);
+            acc_sd(&x, c->n, c->s, c->sq);
+        }
+        break;
+    case FR_FN_COUNT_DISTINCT: {
+        dacc_t d;
+        dacc_init(&d, slots, regs);
+        for (uint32_t i = b; i < e; i++) {
+            const dc_cell_t *c = (const dc_cell_t *)(const void *)(win_rec(win, i, rec) + off);
+            if (c->mode == DC_EXACT) {
+                const uint64_t *set = c->cap ? c->u.set : &c->u.one;
+                for (uint32_t k = 0; k < c->n; k++)
+                    dacc_add(&d, set[k]);
+            } else if (c->mode == DC_SPARSE) {
+                for (uint32_t k = 0; k < c->n; k++)
+                    dacc_add_sp(&d, c->u.sp[k]);
+            } else {
+                dacc_to_dense(&d);
+                fr_hll_merge(d.regs, c->u.regs);
+            }
+        }
+        return val_long(dacc_result(&d));
+    }
+    case FR_FN_LAST:
+        for (uint32_t i = e; i > b; i--) {
+            const last_cell_t *c =
+                (const last_cell_t *)(const void *)(win_rec(win, i - 1, rec) + off);
+            if (c->len != LAST_NONE)
+                return last_value(c, s->type);
+        }
+        return (fr_value_t){.type = FR_T_NULL};
+    default:
+        return (fr_value_t){.type = FR_T_NULL};
+    }
+    return acc_finish(&x, s->fn, s->type);
+}
+
+void fr_agg_state_eval(const fr_agg_state_t *st, const fr_agg_plan_t *plan, int64_t t,
+                       fr_value_t *out)
+{
+    FR_ASSERT(st->naggs == plan->naggs && st->nwin == plan->nwindows);
+    uint8_t regs[HLL_M];
+    uint32_t slots[DACC_SP_SLOTS];
+    size_t nw = plan->nwindows;
+    for (size_t w = 0; w < nw; w++) {
+        const fr_window_spec_t *ws = &plan->windows[w];
+        const win_t *win = &st->win[w];
+        int64_t hi = fr_floordiv(t, ws->tile_ms);
+        int64_t lo = win_lo(hi, win_tiles(ws));
+        uint32_t b = win_lower(win, st->rec, lo);
+        uint32_t e = win_upper(win, st->rec, hi);
+        if (e < b)
+            e = b;
+        size_t off = sizeof(tile_hdr_t);
+        for (size_t a = 0; a < plan->naggs; a++) {
+            const fr_agg_spec_t *s = &plan->aggs[a];
+            out[a * nw + w] = eval_cells(st, s, win, b, e, off, t, slots, regs);
+            off += cell_size(s->fn);
+        }
+    }
+}
+
+void fr_agg_eval_empty(const fr_agg_plan_t *plan, fr_value_t *out)
+{
+    size_t nw = plan->nwindows;
+    for (size_t a = 0; a < plan->naggs; a++) {
+        const fr_agg_spec_t *s = &plan->aggs[a];
+        fr_value_t v = {.type = FR_T_NULL};
+        if (s->fn == FR_FN_COUNT || s->fn == FR_FN_COUNT_DISTINCT) {
+            v = val_long(0);
+        } else if (fn_numeric(s->fn)) {
+            acc_t x;
+            acc_init(&x);
+            v = acc_finish(&x, s->fn, s->type);
+        }
+        for (size_t w = 0; w < nw; w++)
+            out[a * nw + w] = v;
+    }
+}

@@ -1,0 +1,1811 @@
+/*
+ * config.c - freshet.yaml (DESIGN §4b) into a validated fr_config_t.
+ *
+ * libfyaml builds the document: YAML syntax, duplicate keys, anchors,
+ * aliases and merge keys are its job, and its diagnostics are collected
+ * (never printed) so they come back through err like ours.  This file then
+ * walks the tree once.  Every mapping is read against a table of the keys
+ * allowed there, so a misspelt key is an error that lists the right ones.
+ * The first error stops the walk and becomes one line,
+ *   "FILE:LINE:COL: what was wrong; expected what".
+ *
+ * libfyaml 0.7 has no public "start mark of a node" for collections; we
+ * learn it by reporting the node to a private collecting diagnostic object
+ * (only on error paths).  Nodes copied by alias resolution have no position
+ * of their own; an error about one points at its nearest located ancestor.
+ *
+ * The result owns every byte it points to, and fr_config_free tears down a
+ * partly built config, so every error path is one `goto out`.
+ */
+#include "config/config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <libfyaml.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+
+#define SEC_MS INT64_C(1000)
+#define DAY_MS (INT64_C(86400) * SEC_MS)
+#define MAX_WINDOW_MS (3650 * DAY_MS) /* ten years keeps every sum of times in range */
+#define KIB UINT64_C(1024)
+#define MIB (KIB * KIB)
+#define GIB (MIB * KIB)
+
+typedef struct ctx {
+    const char *name;        /* the file, as the caller names it */
+    char *err;
+    size_t errlen;
+    struct fy_diag *locator; /* reports made only to learn where a node starts */
+    char *input;             /* libfyaml's name of our input (marks elsewhere are synthetic) */
+    struct fy_node *here;    /* innermost mapping read: fallback position */
+} ctx_t;
+
+/* One key of a mapping as found: key node and value node (either may be
+ * NULL: key absent; value empty). */
+typedef struct slot {
+    struct fy_node *k, *v;
+} slot_t;
+
+/* ------------------------------------------------------------------ */
+/* positions and messages                                              */
+
+static void quiet_output(struct fy_diag *diag, void *user, const char *buf, size_t len)
+{
+    (void)diag;
+    (void)user;
+    (void)buf;
+    (void)len;
+}
+
+static struct fy_diag *diag_new(void)
+{
+    struct fy_diag_cfg dc;
+    fy_diag_cfg_default(&dc);
+    dc.fp = NULL;
+    dc.output_fn = quiet_output;
+    dc.user = NULL;
+    dc.colorize = false;
+    struct fy_diag *d = fy_diag_create(&dc);
+    if (d)
+        fy_diag_set_collect_errors(d, true);
+    return d;
+}
+
+/* Where libfyaml places n: 1-based line and column, and its input's name. */
+static bool locate(ctx_t *c, struct fy_node *n, int *line, int *col, const char **file)
+{
+    fy_diag_reset_error(c->locator); /* drops earlier reports */
+    fy_diag_node_report(c->locator, n, FYET_ERROR, "%s", "here");
+    void *it = NULL;
+    struct fy_diag_error *e = fy_diag_errors_iterate(c->locator, &it);
+    if (!e || !e->file || e->line <= 0 || e->column <= 0)
+        return false;
+    *line = e->line;
+    *col = e->column;
+    if (file)
+        *file = e->file;
+    return true;
+}
+
+/* The first key of a mapping or item of a sequence; NULL if none. */
+static struct fy_node *first_child(struct fy_node *n)
+{
+    void *it = NULL;
+    if (fy_node_get_type(n) == FYNT_SEQUENCE)
+        return fy_node_sequence_iterate(n, &it);
+    if (fy_node_get_type(n) == FYNT_MAPPING) {
+        struct fy_node_pair *p = fy_node_mapping_iterate(n, &it);
+        return p ? fy_node_pair_key(p) : NULL;
+    }
+    return NULL;
+}
+
+static bool node_pos(ctx_t *c, struct fy_node *n, int *line, int *col)
+{
+    if (!n)
+        return false;
+    if (fy_node_get_type(n) == FYNT_SCALAR) {
+        struct fy_token *t = fy_node_get_scalar_token(n);
+        const struct fy_mark *m = t ? fy_token_start_mark(t) : NULL;
+        if (!m)
+            return false;
+        *line = m->line + 1;
+        *col = m->column + 1;
+        /* the mark of a quoted scalar or an alias is just after its quote
+         * or '*'; point at that */
+        enum fy_node_style st = fy_node_get_style(n);
+        if ((st == FYNS_SINGLE_QUOTED || st == FYNS_DOUBLE_QUOTED || st == FYNS_ALIAS) &&
+            *col > 1)
+            (*col)--;
+        return true;
+    }
+    const char *file = NULL;
+    if (c->locator && locate(c, n, line, col, &file) && (!c->input || !strcmp(file, c->input)))
+        return true;
+    /* libfyaml cannot place some collections (e.g. a block mapping whose
+     * last value is empty); their first entry starts at or just after them */
+    return node_pos(c, first_child(n), line, col);
+}
+
+/* The position of the first located node among n, its ancestors, then the
+ * mapping being read and its ancestors; 1:1 when none is. */
+static void best_pos(ctx_t *c, struct fy_node *n, struct fy_node *alt, int *line, int *col)
+{
+    struct fy_node *try[3] = {n, alt, c->here};
+    for (int i = 0; i < 3; i++)
+        for (struct fy_node *p = try[i]; p; p = fy_node_get_parent(p))
+            if (node_pos(c, p, line, col))
+                return;
+    *line = 1;
+    *col = 1;
+}
+
+/* Keeps a message on one line whatever the file's names contain. */
+static void one_line(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = ' ';
+}
+
+static int failv(ctx_t *c, struct fy_node *n, struct fy_node *alt, const char *fmt, va_list ap)
+{
+    if (!c->err || !c->errlen)
+        return FR_ECONFIG;
+    int line, col;
+    best_pos(c, n, alt, &line, &col);
+    int w = snprintf(c->err, c->errlen, "%s:%d:%d: ", c->name, line, col);
+    if (w >= 0 && (size_t)w < c->errlen)
+        vsnprintf(c->err + w, c->errlen - (size_t)w, fmt, ap);
+    one_line(c->err);
+    return FR_ECONFIG;
+}
+
+/* Reports an error about node n (falling back as best_pos does). */
+__attribute__((format(printf, 3, 4))) static int fail(ctx_t *c, struct fy_node *n,
+                                                      const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = failv(c, n, NULL, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* Reports an error about a slot: at its value, or its key when the value
+ * is empty. */
+__attribute__((format(printf, 3, 4))) static int fails(ctx_t *c, const slot_t *s,
+                                                       const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int line, col;
+    int rc = node_pos(c, s->v, &line, &col) ? failv(c, s->v, s->k, fmt, ap)
+                                            : failv(c, s->k, s->v, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+static int oom(ctx_t *c)
+{
+    if (c->err && c->errlen)
+        snprintf(c->err, c->errlen, "%s: out of memory", c->name);
+    return FR_ENOMEM;
+}
+
+/* "a, b, c" into a fixed buffer, ending in "..." if it does not fit. */
+typedef struct list {
+    char b[512];
+    size_t n;
+    bool full;
+} list_t;
+
+static void list_add(list_t *l, const char *s)
+{
+    if (l->full)
+        return;
+    size_t need = strlen(s) + (l->n ? 2 : 0);
+    if (l->n + need + 6 >= sizeof l->b) { /* keep room for ", ..." */
+        memcpy(l->b + l->n, l->n ? ", ..." : "...", l->n ? 6 : 4);
+        l->n += l->n ? 5 : 3;
+        l->full = true;
+        return;
+    }
+    l->n += (size_t)snprintf(l->b + l->n, sizeof l->b - l->n, "%s%s", l->n ? ", " : "", s);
+}
+
+static const char *list_join(list_t *l, const char *const *names, size_t n)
+{
+    l->n = 0;
+    l->full = false;
+    l->b[0] = 0;
+    for (size_t i = 0; i < n; i++)
+        list_add(l, names[i]);
+    return l->b;
+}
+
+/* ------------------------------------------------------------------ */
+/* scalars                                                             */
+
+static bool text_is(const char *s, size_t n, const char *lit)
+{
+    return n == strlen(lit) && memcmp(s, lit, n) == 0;
+}
+
+/* Whether n stands for nothing: absent, empty, ~ or null (plain). */
+static bool is_null(struct fy_node *n)
+{
+    if (!n)
+        return true;
+    if (fy_node_get_type(n) != FYNT_SCALAR || fy_node_get_style(n) != FYNS_PLAIN)
+        return false;
+    size_t len = 0;
+    const char *s = fy_node_get_scalar(n, &len);
+    return !s || len == 0 || text_is(s, len, "~") || text_is(s, len, "null") ||
+           text_is(s, len, "Null") || text_is(s, len, "NULL");
+}
+
+/* The text of a scalar (NUL-terminated, owned by the document).  what
+ * names the value in messages; expected says what it should have been. */
+static int scalar_text(ctx_t *c, const slot_t *s, const char *what, const char *expected,
+                       const char **out)
+{
+    if (is_null(s->v))
+        return fails(c, s, "%s is empty; expected %s", what, expected);
+    if (fy_node_get_type(s->v) != FYNT_SCALAR)
+        return fails(c, s, "%s is a %s; expected %s", what,
+                     fy_node_get_type(s->v) == FYNT_MAPPING ? "mapping" : "list", expected);
+    size_t len = fy_node_get_scalar_length(s->v);
+    const char *t = fy_node_get_scalar0(s->v);
+    if (!t)
+        return oom(c);
+    if (strlen(t) != len)
+        return fails(c, s, "%s contains a NUL byte; expected %s", what, expected);
+    *out = t;
+    return 0;
+}
+
+static bool parse_i64(const char *s, int64_t *out)
+{
+    const char *p = s;
+    if (*p == '-' || *p == '+')
+        p++;
+    if (*p < '0' || *p > '9')
+        return false;
+    for (const char *q = p; *q; q++)
+        if (*q < '0' || *q > '9')
+            return false;
+    errno = 0;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end)
+        return false;
+    *out = (int64_t)v;
+    return true;
+}
+
+static bool parse_bool(const char *s, bool *out)
+{
+    if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE")) {
+        *out = true;
+        return true;
+    }
+    if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE")) {
+        *out = false;
+        return true;
+    }
+    return false;
+}
+
+/* A plain YAML number (core schema): digits, sign, point, exponent, and
+ * .inf / .nan; -1 if s is not one, else 0 (integral) or 1 (float). */
+static int number_kind(const char *s, double *d)
+{
+    const char *p = s + (*s == '-' || *s == '+');
+    if (!strcmp(p, ".inf") || !strcmp(p, ".Inf") || !strcmp(p, ".INF")) {
+        *d = *s == '-' ? -INFINITY : INFINITY;
+        return 1;
+    }
+    if (s == p && (!strcmp(p, ".nan") || !strcmp(p, ".NaN") || !strcmp(p, ".NAN"))) {
+        *d = NAN;
+        return 1;
+    }
+    bool digit = false, frac = false;
+    for (const char *q = p; *q; q++) {
+        if (*q >= '0' && *q <= '9')
+            digit = true;
+        else if (*q == '.' || *q == 'e' || *q == 'E' ||
+                 ((*q == '-' || *q == '+') && (q[-1] == 'e' || q[-1] == 'E')))
+            frac = true;
+        else
+            return -1;
+    }
+    if (!digit)
+        return -1;
+    errno = 0;
+    char *end;
+    *d = strtod(s, &end);
+    if (*end)
+        return -1;
+    return frac ? 1 : 0;
+}
+
+/* A slot's string, copied; replaces *out (a default) on success. */
+static int get_string(ctx_t *c, const slot_t *s, const char *key, const char *expected, char **out)
+{
+    if (!s->k)
+        return 0;
+    const char *t;
+    int rc = scalar_text(c, s, key, expected, &t);
+    if (rc)
+        return rc;
+    if (!*t)
+        return fails(c, s, "%s is empty; expected %s", key, expected);
+    char *d = strdup(t);
+    if (!d)
+        return oom(c);
+    free(*out);
+    *out = d;
+    return 0;
+}
+
+static bool valid_name(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '.' || *s == '-'))
+            return false;
+    return true;
+}
+
+/* A name: [A-Za-z0-9_.-]+, at most FR_CONFIG_MAX_NAME bytes; borrowed. */
+static int get_name(ctx_t *c, const slot_t *s, const char *what, const char **out)
+{
+    const char *t;
+    int rc = scalar_text(c, s, what, "a name of letters, digits, '_', '.' or '-'", &t);
+    if (rc)
+        return rc;
+    if (strlen(t) > FR_CONFIG_MAX_NAME)
+        return fails(c, s, "%s '%.40s...' is %zu bytes long; expected at most %d", what, t,
+                     strlen(t), FR_CONFIG_MAX_NAME);
+    if (!valid_name(t))
+        return fails(c, s, "%s '%s' is not a valid name; expected letters, digits, '_', '.' or '-'",
+                     what, t);
+    *out = t;
+    return 0;
+}
+
+static int get_int(ctx_t *c, const slot_t *s, const char *key, int64_t min, int64_t max,
+                   int64_t *out)
+{
+    if (!s->k)
+        return 0;
+    const char *t;
+    char expected[96];
+    snprintf(expected, sizeof expected, "an integer from %" PRId64 " to %" PRId64, min, max);
+    int rc = scalar_text(c, s, key, expected, &t);
+    if (rc)
+        return rc;
+    int64_t v;
+    if (!parse_i64(t, &v))
+        return fails(c, s, "%s '%s' is not an integer; expected %s", key, t, expected);
+    if (v < min || v > max)
+        return fails(c, s, "%s %" PRId64 " is out of range; expected %s", key, v, expected);
+    *out = v;
+    return 0;
+}
+
+static int get_int_as_int(ctx_t *c, const slot_t *s, const char *key, int min, int max, int *out)
+{
+    int64_t v = *out;
+    int rc = get_int(c, s, key, min, max, &v);
+    if (!rc)
+        *out = (int)v;
+    return rc;
+}
+
+static int get_bool(ctx_t *c, const slot_t *s, const char *key, bool *out)
+{
+    if (!s->k)
+        return 0;
+    const char *t;
+    int rc = scalar_text(c, s, key, "true or false", &t);
+    if (rc)
+        return rc;
+    if (!parse_bool(t, out))
+        return fails(c, s, "%s '%s' is not a boolean; expected true or false", key, t);
+    return 0;
+}
+
+#define DURATION_EXPECTED "a number followed by ms, s, m, h or d"
+
+static void fmt_duration(char *b, size_t n, int64_t ms)
+{
+    static const struct {
+        const char *u;
+        int64_t ms;
+    } units[] = {{"d", DAY_MS}, {"h", 3600 * SEC_MS}, {"m", 60 * SEC_MS}, {"s", SEC_MS}};
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (ms && ms % units[i].ms == 0) {
+            snprintf(b, n, "%" PRId64 "%s", ms / units[i].ms, units[i].u);
+            return;
+        }
+    snprintf(b, n, "%" PRId64 "ms", ms);
+}
+
+static int get_duration(ctx_t *c, const slot_t *s, const char *key, int64_t min, int64_t max,
+                        int64_t *out)
+{
+    if (!s->k)
+        return 0;
+    const char *t;
+    int rc = scalar_text(c, s, key, DURATION_EXPECTED, &t);
+    if (rc)
+        return rc;
+    int64_t v = fr_config_parse_duration(t);
+    if (v < 0)
+        return fails(c, s, "%s '%s': expected %s", key, t, DURATION_EXPECTED);
+    if (v < min || v > max) {
+        char lo[32], hi[32];
+        fmt_duration(lo, sizeof lo, min);
+        fmt_duration(hi, sizeof hi, max);
+        return fails(c, s, "%s '%s' is out of range; expected a duration from %s to %s", key, t,
+                     lo, hi);
+    }
+    *out = v;
+    return 0;
+}
+
+/* Bytes: an integer, or one with a unit: B, KiB, MiB, GiB, TiB (1024-based)
+ * or KB, MB, GB, TB (1000-based).  -1 when malformed or too large. */
+static int parse_bytes(const char *s, uint64_t *out)
+{
+    static const struct {
+        const char *u;
+        uint64_t mul;
+    } units[] = {{"", 1},
+                 {"B", 1},
+                 {"KiB", KIB},
+                 {"MiB", MIB},
+                 {"GiB", GIB},
+                 {"TiB", GIB * KIB},
+                 {"KB", 1000},
+                 {"MB", 1000000},
+                 {"GB", 1000000000},
+                 {"TB", UINT64_C(1000000000000)}};
+    uint64_t n = 0;
+    const char *p = s;
+    if (*p < '0' || *p > '9')
+        return -1;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (n > (UINT64_MAX - 9) / 10)
+            return -1;
+        n = n * 10 + (uint64_t)(*p - '0');
+    }
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (!strcmp(p, units[i].u)) {
+            if (n > UINT64_MAX / units[i].mul)
+                return -1;
+            *out = n * units[i].mul;
+            return 0;
+        }
+    return -1;
+}
+
+static int get_bytes(ctx_t *c, const slot_t *s, const char *key, uint64_t min, uint64_t max,
+                     uint64_t *out)
+{
+    if (!s->k)
+        return 0;
+    const char *t;
+    static const char expected[] = "bytes as an integer or a size such as 512MiB or 64GiB";
+    int rc = scalar_text(c, s, key, expected, &t);
+    if (rc)
+        return rc;
+    uint64_t v;
+    if (parse_bytes(t, &v))
+        return fails(c, s, "%s '%s' is not a size; expected %s", key, t, expected);
+    if (v < min || v > max)
+        return fails(c, s,
+                     "%s %s is out of range; expected from %" PRIu64 " to %" PRIu64 " bytes", key,
+                     t, min, max);
+    *out = v;
+    return 0;
+}
+
+/* One of names[]; *out receives its index. */
+static int get_enum(ctx_t *c, const slot_t *s, const char *key, const char *const *names, size_t n,
+                    int *out)
+{
+    if (!s->k)
+        return 0;
+    list_t l;
+    list_join(&l, names, n);
+    char expected[600];
+    snprintf(expected, sizeof expected, "one of %s", l.b);
+    const char *t;
+    int rc = scalar_text(c, s, key, expected, &t);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(t, names[i])) {
+            *out = (int)i;
+            return 0;
+        }
+    return fails(c, s, "%s '%s' is not known; expected %s", key, t, expected);
+}
+
+/* ------------------------------------------------------------------ */
+/* collections                                                         */
+
+/*
+ * Reads mapping map (the value at `at`, which may be NULL for an empty
+ * value) against keys[nkeys]: slots[i] receives key i, or stays empty.
+ * A null value reads as an empty mapping.  what names the mapping.
+ */
+static int read_map(ctx_t *c, struct fy_node *map, struct fy_node *at, const char *what,
+                    const char *const *keys, size_t nkeys, slot_t *slots)
+{
+    memset(slots, 0, nkeys * sizeof *slots);
+    if (is_null(map))
+        return 0;
+    list_t l;
+    list_join(&l, keys, nkeys);
+    if (fy_node_get_type(map) != FYNT_MAPPING)
+        return fail(c, map ? map : at, "%s is a %s; expected a mapping with keys %s", what,
+                    fy_node_get_type(map) == FYNT_SCALAR ? "scalar" : "list", l.b);
+    c->here = map;
+    void *it = NULL;
+    struct fy_node_pair *p;
+    for (p = fy_node_mapping_iterate(map, &it); p; p = fy_node_mapping_iterate(map, &it)) {
+        struct fy_node *k = fy_node_pair_key(p);
+        if (!k || fy_node_get_type(k) != FYNT_SCALAR)
+            return fail(c, k ? k : map, "a key in %s is not a plain name; expected one of %s",
+                        what, l.b);
+        const char *kt = fy_node_get_scalar0(k);
+        if (!kt)
+            return oom(c);
+        size_t i = 0;
+        while (i < nkeys && strcmp(kt, keys[i]) != 0)
+            i++;
+        if (i == nkeys)
+            return fail(c, k, "unknown key '%.*s' in %s; expected one of %s", FR_CONFIG_MAX_NAME,
+                        kt, what, l.b);
+        slots[i].k = k;
+        slots[i].v = fy_node_pair_value(p);
+    }
+    return 0;
+}
+
+static int missing(ctx_t *c, struct fy_node *map, struct fy_node *at, const char *what,
+                   const char *key, const char *expected)
+{
+    return fail(c, map && !is_null(map) ? map : at, "%s has no '%s'; expected %s: %s", what, key,
+                key, expected);
+}
+
+/*
+ * Checks that a slot holds a list of min..max items; *n receives the count
+ * (0 for an absent or empty value).  item names one item in messages.
+ */
+static int read_seq(ctx_t *c, const slot_t *s, const char *key, const char *item, size_t min,
+                    size_t max, size_t *n)
+{
+    *n = 0;
+    if (!is_null(s->v)) {
+        if (fy_node_get_type(s->v) != FYNT_SEQUENCE)
+            return fails(c, s, "%s is a %s; expected a list of %s", key,
+                         fy_node_get_type(s->v) == FYNT_MAPPING ? "mapping" : "scalar", item);
+        int cnt = fy_node_sequence_item_count(s->v);
+        *n = cnt > 0 ? (size_t)cnt : 0;
+    }
+    if (*n < min)
+        return fails(c, s, "%s is empty; expected a list of at least %zu %s", key, min, item);
+    if (*n > max)
+        return fail(c, fy_node_sequence_get_by_index(s->v, (int)max),
+                    "%s has %zu entries; expected at most %zu %s", key, *n, max, item);
+    return 0;
+}
+
+/* "LINE:COL" of n, for "first at" notes. */
+static void where(ctx_t *c, struct fy_node *n, char *b, size_t len)
+{
+    int line, col;
+    best_pos(c, n, NULL, &line, &col);
+    snprintf(b, len, "%d:%d", line, col);
+}
+
+/* ------------------------------------------------------------------ */
+/* sections                                                            */
+
+enum { ST_BACKEND, ST_PATH, ST_MAP_SIZE, ST_REDIS, ST__N };
+static const char *const store_keys[] = {"backend", "path", "map_size", "redis"};
+enum { RD_URL, RD_CLUSTER, RD__N };
+static const char *const redis_keys[] = {"url", "cluster"};
+static const char *const backends[] = {"lmdb", "redis"};
+
+static int parse_store(ctx_t *c, const slot_t *sec, fr_config_t *cfg)
+{
+    slot_t s[ST__N], r[RD__N];
+    int rc = read_map(c, sec->v, sec->k, "store", store_keys, ST__N, s);
+    if (!rc) {
+        int b = (int)cfg->store.backend;
+        rc = get_enum(c, &s[ST_BACKEND], "backend", backends, 2, &b);
+        cfg->store.backend = (fr_store_backend_t)b;
+    }
+    if (!rc)
+        rc = get_string(c, &s[ST_PATH], "path", "a directory", &cfg->store.path);
+    if (!rc)
+        rc = get_bytes(c, &s[ST_MAP_SIZE], "map_size", MIB, UINT64_C(1) << 50,
+                       &cfg->store.map_size_bytes);
+    if (!rc && s[ST_REDIS].k)
+        rc = read_map(c, s[ST_REDIS].v, s[ST_REDIS].k, "store.redis", redis_keys, RD__N, r);
+    if (!rc && s[ST_REDIS].k)
+        rc = get_string(c, &r[RD_URL], "url", "a URL such as redis://127.0.0.1:6379",
+                        &cfg->store.redis_url);
+    if (!rc && s[ST_REDIS].k)
+        rc = get_bool(c, &r[RD_CLUSTER], "cluster", &cfg->store.redis_cluster);
+    return rc;
+}
+
+enum { SV_LISTEN, SV_THREADS, SV_TTL, SV_BODY, SV_BATCH, SV_KEY, SV_TIMEOUT, SV__N };
+static const char *const server_keys[] = {"listen",         "threads",   "idempotency_ttl",
+                                          "max_body_bytes", "max_batch", "max_key_bytes",
+                                          "timeout_s"};
+
+/* "host:port", "[v6]:port" or ":port" (all interfaces). */
+static int parse_listen(ctx_t *c, const slot_t *s, fr_config_t *cfg)
+{
+    static const char expected[] = "host:port such as 127.0.0.1:8080 or [::1]:8080";
+    const char *t;
+    int rc = scalar_text(c, s, "listen", expected, &t);
+    if (rc)
+        return rc;
+    const char *colon = strrchr(t, ':');
+    int64_t port;
+    if (!colon || !parse_i64(colon + 1, &port) || colon[1] == '-' || colon[1] == '+' || port < 0 ||
+        port > 65535)
+        return fails(c, s, "listen '%s' has no valid port; expected %s", t, expected);
+    const char *h = t;
+    size_t hl = (size_t)(colon - t);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    } else if (memchr(h, ':', hl) || memchr(h, '[', hl) || memchr(h, ']', hl)) {
+        return fails(c, s, "listen '%s' is ambiguous; expected %s (IPv6 in brackets)", t,
+                     expected);
+    }
+    if (hl == 0) {
+        h = "0.0.0.0";
+        hl = 7;
+    }
+    char *host = strndup(h, hl);
+    if (!host)
+        return oom(c);
+    free(cfg->server.listen_host);
+    cfg->server.listen_host = host;
+    cfg->server.listen_port = (int)port;
+    return 0;
+}
+
+static int parse_server(ctx_t *c, const slot_t *sec, fr_config_t *cfg)
+{
+    slot_t s[SV__N];
+    int rc = read_map(c, sec->v, sec->k, "server", server_keys, SV__N, s);
+    if (!rc && s[SV_LISTEN].k)
+        rc = parse_listen(c, &s[SV_LISTEN], cfg);
+    if (!rc)
+        rc = get_int_as_int(c, &s[SV_THREADS], "threads", 1, 256, &cfg->server.threads);
+    if (!rc)
+        rc = get_duration(c, &s[SV_TTL], "idempotency_ttl", SEC_MS, 365 * DAY_MS,
+                          &cfg->server.idempotency_ttl_ms);
+    if (!rc)
+        rc = get_bytes(c, &s[SV_BODY], "max_body_bytes", KIB, GIB, &cfg->server.max_body_bytes);
+    if (!rc)
+        rc = get_int_as_int(c, &s[SV_BATCH], "max_batch", 1, 1000000, &cfg->server.max_batch);
+    if (!rc)
+        rc = get_int_as_int(c, &s[SV_KEY], "max_key_bytes", 1, 500, &cfg->server.max_key_bytes);
+    if (!rc)
+        rc = get_int_as_int(c, &s[SV_TIMEOUT], "timeout_s", 1, 86400, &cfg->server.timeout_s);
+    return rc;
+}
+
+enum { PR_COMMIT, PR_FUTURE, PR_CACHE, PR__N };
+static const char *const processor_keys[] = {"commit_interval_ms", "max_future_ms",
+                                             "cache_entities"};
+
+static int parse_processor(ctx_t *c, const slot_t *sec, fr_config_t *cfg)
+{
+    slot_t s[PR__N];
+    int rc = read_map(c, sec->v, sec->k, "processor", processor_keys, PR__N, s);
+    if (!rc)
+        rc = get_int(c, &s[PR_COMMIT], "commit_interval_ms", 1, 3600 * SEC_MS,
+                     &cfg->processor.commit_interval_ms);
+    if (!rc)
+        rc = get_int(c, &s[PR_FUTURE], "max_future_ms", 0, MAX_WINDOW_MS,
+                     &cfg->processor.max_future_ms);
+    if (!rc) {
+        int64_t v = (int64_t)cfg->processor.cache_entities;
+        rc = get_int(c, &s[PR_CACHE], "cache_entities", 1, INT64_C(1000000000000), &v);
+        cfg->processor.cache_entities = (uint64_t)v;
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* sources                                                             */
+
+enum { SR_NAME, SR_FORMAT, SR_TS, SR_UNIT, SR_FIELDS, SR_KAFKA, SR__N };
+static const char *const source_keys[] = {"name",           "format", "timestamp",
+                                          "timestamp_unit", "fields", "kafka"};
+enum { FD_NAME, FD_TYPE, FD_OPTIONAL, FD__N };
+static const char *const field_keys[] = {"name", "type", "optional"};
+static const char *const formats[] = {"json", "avro"};
+static const char *const ts_units[] = {"ms", "s"};
+static const char *const type_names[] = {"string", "long", "double", "boolean"};
+
+/* Field names of src for which keep(field) holds, into l. */
+static const char *field_list(list_t *l, const fr_source_spec_t *src,
+                              bool (*keep)(const fr_field_spec_t *, const void *), const void *arg)
+{
+    l->n = 0;
+    l->full = false;
+    l->b[0] = 0;
+    for (size_t i = 0; i < src->nfields; i++)
+        if (!keep || keep(&src->fields[i], arg))
+            list_add(l, src->fields[i].name);
+    if (!l->n)
+        snprintf(l->b, sizeof l->b, "none");
+    return l->b;
+}
+
+static int parse_fields(ctx_t *c, const slot_t *s, fr_source_spec_t *src)
+{
+    size_t n;
+    int rc = read_seq(c, s, "fields", "fields", 1, FR_CONFIG_MAX_FIELDS, &n);
+    if (rc)
+        return rc;
+    src->fields = calloc(n, sizeof *src->fields);
+    if (!src->fields)
+        return oom(c);
+    struct fy_node *names[FR_CONFIG_MAX_FIELDS];
+    void *it = NULL;
+    struct fy_node *item;
+    for (item = fy_node_sequence_iterate(s->v, &it); item;
+         item = fy_node_sequence_iterate(s->v, &it)) {
+        slot_t f[FD__N];
+        rc = read_map(c, item, s->k, "a field", field_keys, FD__N, f);
+        if (rc)
+            return rc;
+        if (!f[FD_NAME].k)
+            return missing(c, item, s->k, "a field", "name", "the field's name in the events");
+        if (!f[FD_TYPE].k)
+            return missing(c, item, s->k, "a field", "type", "string, long, double or boolean");
+        const char *name;
+        rc = get_name(c, &f[FD_NAME], "field name", &name);
+        if (rc)
+            return rc;
+        for (size_t i = 0; i < src->nfields; i++)
+            if (!strcmp(src->fields[i].name, name)) {
+                char at[32];
+                where(c, names[i], at, sizeof at);
+                return fails(c, &f[FD_NAME],
+                             "duplicate field name '%s' in source '%s' (first at %s); expected "
+                             "each field once",
+                             name, src->name, at);
+            }
+        int type = 0;
+        rc = get_enum(c, &f[FD_TYPE], "type", type_names, 4, &type);
+        if (rc)
+            return rc;
+        fr_field_spec_t *fs = &src->fields[src->nfields];
+        fs->type = fr_type_parse(type_names[type]);
+        rc = get_bool(c, &f[FD_OPTIONAL], "optional", &fs->optional);
+        if (rc)
+            return rc;
+        fs->name = strdup(name);
+        if (!fs->name)
+            return oom(c);
+        names[src->nfields++] = f[FD_NAME].v;
+    }
+    return 0;
+}
+
+static int parse_kafka(ctx_t *c, const slot_t *s, fr_source_spec_t *src)
+{
+    fr_kafka_spec_t *k = &src->kafka;
+    k->enabled = true;
+    if (is_null(s->v))
+        return fails(c, s, "kafka is empty; expected a mapping with at least brokers");
+    if (fy_node_get_type(s->v) != FYNT_MAPPING)
+        return fails(c, s, "kafka is a %s; expected a mapping with brokers, topic, group",
+                     fy_node_get_type(s->v) == FYNT_SCALAR ? "scalar" : "list");
+    c->here = s->v;
+    int n = fy_node_mapping_item_count(s->v);
+    k->props = calloc(n > 0 ? (size_t)n : 1, sizeof *k->props);
+    if (!k->props)
+        return oom(c);
+    bool have_brokers = false;
+    void *it = NULL;
+    struct fy_node_pair *p;
+    for (p = fy_node_mapping_iterate(s->v, &it); p; p = fy_node_mapping_iterate(s->v, &it)) {
+        slot_t kv = {fy_node_pair_key(p), fy_node_pair_value(p)};
+        if (!kv.k || fy_node_get_type(kv.k) != FYNT_SCALAR)
+            return fail(c, kv.k ? kv.k : s->v,
+                        "a key in kafka is not a plain name; expected brokers, topic, group or a "
+                        "librdkafka property");
+        const char *key = fy_node_get_scalar0(kv.k);
+        if (!key)
+            return oom(c);
+        char **dst = !strcmp(key, "brokers") ? &k->brokers
+                     : !strcmp(key, "topic") ? &k->topic
+                     : !strcmp(key, "group") ? &k->group
+                                             : NULL;
+        if (dst) {
+            int rc = get_string(c, &kv, key, "a non-empty string", dst);
+            if (rc)
+                return rc;
+            have_brokers |= dst == &k->brokers;
+            continue;
+        }
+        if (k->nprops >= FR_CONFIG_MAX_KAFKA_PROPS)
+            return fail(c, kv.k, "kafka has more than %d properties; expected at most %d",
+                        FR_CONFIG_MAX_KAFKA_PROPS, FR_CONFIG_MAX_KAFKA_PROPS);
+        const char *val;
+        int rc = scalar_text(c, &kv, key, "a string, number or boolean", &val);
+        if (rc)
+            return rc;
+        fr_kv_t *prop = &k->props[k->nprops];
+        prop->key = strdup(key);
+        prop->value = strdup(val);
+        k->nprops++; /* counted now so that fr_config_free frees a half-made pair */
+        if (!prop->key || !prop->value)
+            return oom(c);
+    }
+    if (!have_brokers)
+        return missing(c, s->v, s->k, "kafka", "brokers", "host:port[,host:port...]");
+    if (!k->topic)
+        k->topic = strdup(src->name);
+    if (!k->group)
+        k->group = strdup("freshet");
+    if (!k->topic || !k->group)
+        return oom(c);
+    return 0;
+}
+
+static bool is_required_long(const fr_field_spec_t *f, const void *arg)
+{
+    (void)arg;
+    return !f->optional && f->type == FR_T_LONG;
+}
+
+static int parse_source(ctx_t *c, struct fy_node *item, struct fy_node *at, fr_config_t *cfg,
+                        struct fy_node **names)
+{
+    slot_t s[SR__N];
+    int rc = read_map(c, item, at, "a source", source_keys, SR__N, s);
+    if (rc)
+        return rc;
+    if (!s[SR_NAME].k)
+        return missing(c, item, at, "a source", "name", "a unique name");
+    const char *name;
+    rc = get_name(c, &s[SR_NAME], "source name", &name);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < cfg->nsources; i++)
+        if (!strcmp(cfg->sources[i].name, name)) {
+            char first[32];
+            where(c, names[i], first, sizeof first);
+            return fails(c, &s[SR_NAME],
+                         "duplicate source name '%s' (first at %s); expected a unique name", name,
+                         first);
+        }
+    fr_source_spec_t *src = &cfg->sources[cfg->nsources++];
+    names[cfg->nsources - 1] = s[SR_NAME].v;
+    src->ts_field = -1;
+    src->ts_unit_ms = 1;
+    src->name = strdup(name);
+    if (!src->name)
+        return oom(c);
+    char what[FR_CONFIG_MAX_NAME + 16];
+    snprintf(what, sizeof what, "source '%s'", name);
+    int v = 0;
+    rc = get_enum(c, &s[SR_FORMAT], "format", formats, 2, &v);
+    if (rc)
+        return rc;
+    src->format = (fr_format_t)v;
+    v = 0;
+    rc = get_enum(c, &s[SR_UNIT], "timestamp_unit", ts_units, 2, &v);
+    if (rc)
+        return rc;
+    src->ts_unit_ms = v ? 1000 : 1;
+    if (!s[SR_FIELDS].k)
+        return missing(c, item, at, what, "fields",
+                       "a list of {name, type} including the timestamp field");
+    rc = parse_fields(c, &s[SR_FIELDS], src);
+    if (rc)
+        return rc;
+    list_t l;
+    if (!s[SR_TS].k)
+        return missing(c, item, at, what, "timestamp",
+                       "the name of a required long field holding event time");
+    const char *ts;
+    rc = scalar_text(c, &s[SR_TS], "timestamp", "a field name", &ts);
+    if (rc)
+        return rc;
+    src->ts_field = fr_source_field_index(src, ts);
+    if (src->ts_field < 0)
+        return fails(c, &s[SR_TS],
+                     "timestamp field '%.*s' is not a field of source '%s'; expected a "
+                     "required long field (candidates: %s)",
+                     FR_CONFIG_MAX_NAME, ts, src->name,
+                     field_list(&l, src, is_required_long, NULL));
+    const fr_field_spec_t *tf = &src->fields[src->ts_field];
+    if (tf->type != FR_T_LONG || tf->optional)
+        return fails(c, &s[SR_TS],
+                     "timestamp field '%s' is %s %s field; expected a required long field "
+                     "(candidates: %s)",
+                     ts, tf->optional ? "an optional" : "a", fr_type_name(tf->type),
+                     field_list(&l, src, is_required_long, NULL));
+    if (s[SR_KAFKA].k)
+        rc = parse_kafka(c, &s[SR_KAFKA], src);
+    return rc;
+}
+
+static int parse_sources(ctx_t *c, const slot_t *sec, fr_config_t *cfg)
+{
+    size_t n;
+    int rc = read_seq(c, sec, "sources", "sources", 1, FR_CONFIG_MAX_SOURCES, &n);
+    if (rc)
+        return rc;
+    cfg->sources = calloc(n, sizeof *cfg->sources);
+    if (!cfg->sources)
+        return oom(c);
+    struct fy_node *names[FR_CONFIG_MAX_SOURCES];
+    void *it = NULL;
+    struct fy_node *item;
+    for (item = fy_node_sequence_iterate(sec->v, &it); !rc && item;
+         item = fy_node_sequence_iterate(sec->v, &it))
+        rc = parse_source(c, item, sec->k, cfg, names);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* feature views                                                       */
+
+enum { VW_NAME, VW_SOURCE, VW_ENTITY, VW_WINDOWS, VW_GRAN, VW_FILTER, VW_AGGS, VW__N };
+static const char *const view_keys[] = {"name",        "source", "entity",      "windows",
+                                        "granularity", "filter", "aggregations"};
+enum { FL_FIELD, FL_EQUALS, FL__N };
+static const char *const filter_keys[] = {"field", "equals"};
+enum { AG_FN, AG_FIELD, AG_NAME, AG__N };
+static const char *const agg_keys[] = {"fn", "field", "name"};
+
+static bool is_entity_field(const fr_field_spec_t *f, const void *arg)
+{
+    (void)arg;
+    return !f->optional && (f->type == FR_T_STRING || f->type == FR_T_LONG);
+}
+
+static bool fn_takes(const fr_field_spec_t *f, const void *arg)
+{
+    return fr_fn_accepts(*(const fr_fn_t *)arg, f->type);
+}
+
+static int parse_windows(ctx_t *c, const slot_t *s, fr_view_spec_t *vw)
+{
+    size_t n;
+    int rc = read_seq(c, s, "windows", "windows", 1, FR_AGG_MAX_WINDOWS, &n);
+    if (rc)
+        return rc;
+    vw->windows = calloc(n, sizeof *vw->windows);
+    if (!vw->windows)
+        return oom(c);
+    void *it = NULL;
+    struct fy_node *item;
+    for (item = fy_node_sequence_iterate(s->v, &it); item;
+         item = fy_node_sequence_iterate(s->v, &it)) {
+        slot_t w = {s->k, item};
+        const char *t;
+        rc = scalar_text(c, &w, "window", DURATION_EXPECTED, &t);
+        if (rc)
+            return rc;
+        int64_t ms = fr_config_parse_duration(t);
+        if (ms < 0)
+            return fails(c, &w, "window '%.*s': expected %s", FR_CONFIG_MAX_NAME, t,
+                         DURATION_EXPECTED);
+        if (ms == 0 || ms % SEC_MS || ms > MAX_WINDOW_MS)
+            return fails(c, &w,
+                         "window '%s' is %s; expected a whole number of seconds from 1s to 3650d",
+                         t, ms == 0 ? "zero" : ms % SEC_MS ? "not whole seconds" : "too long");
+        for (size_t i = 0; i < vw->nwindows; i++)
+            if (vw->windows[i].window_ms == ms)
+                return fails(c, &w, "window '%s' repeats window '%s'; expected distinct windows",
+                             t, vw->windows[i].label);
+        fr_window_conf_t *wc = &vw->windows[vw->nwindows];
+        wc->label = strdup(t);
+        if (!wc->label)
+            return oom(c);
+        vw->nwindows++;
+        wc->window_ms = ms;
+        wc->tile_ms = 0;
+    }
+    return 0;
+}
+
+static int parse_granularity(ctx_t *c, const slot_t *s, fr_view_spec_t *vw)
+{
+    if (is_null(s->v))
+        return 0;
+    if (fy_node_get_type(s->v) != FYNT_MAPPING)
+        return fails(c, s, "granularity is a %s; expected a mapping of window to tile, e.g. "
+                           "{ 5m: 5s }",
+                     fy_node_get_type(s->v) == FYNT_SCALAR ? "scalar" : "list");
+    c->here = s->v;
+    void *it = NULL;
+    struct fy_node_pair *p;
+    for (p = fy_node_mapping_iterate(s->v, &it); p; p = fy_node_mapping_iterate(s->v, &it)) {
+        slot_t key = {fy_node_pair_key(p), fy_node_pair_key(p)};
+        slot_t val = {fy_node_pair_key(p), fy_node_pair_value(p)};
+        list_t l;
+        l.n = 0;
+        l.full = false;
+        l.b[0] = 0;
+        for (size_t i = 0; i < vw->nwindows; i++)
+            list_add(&l, vw->windows[i].label);
+        const char *kt;
+        int rc = scalar_text(c, &key, "granularity key", "a window of this view", &kt);
+        if (rc)
+            return rc;
+        int64_t wms = fr_config_parse_duration(kt);
+        size_t w = 0;
+        while (w < vw->nwindows && vw->windows[w].window_ms != wms)
+            w++;
+        if (wms < 0 || w == vw->nwindows)
+            return fails(c, &key,
+                         "granularity for '%.*s' but the view has no such window; expected one "
+                         "of %s",
+                         FR_CONFIG_MAX_NAME, kt, l.b);
+        if (vw->windows[w].tile_ms)
+            return fails(c, &key, "granularity for window '%s' given twice; expected it once",
+                         vw->windows[w].label);
+        const char *vt;
+        rc = scalar_text(c, &val, "granularity", "a tile size such as 5s", &vt);
+        if (rc)
+            return rc;
+        int64_t g = fr_config_parse_duration(vt);
+        if (g < 0)
+            return fails(c, &val, "granularity '%.*s': expected %s", FR_CONFIG_MAX_NAME, vt,
+                         DURATION_EXPECTED);
+        if (g == 0 || g % SEC_MS || vw->windows[w].window_ms % g)
+            return fails(c, &val,
+                         "granularity %s does not divide window %s into whole-second tiles; "
+                         "expected a whole number of seconds that divides %s",
+                         vt, vw->windows[w].label, vw->windows[w].label);
+        vw->windows[w].tile_ms = g;
+    }
+    return 0;
+}
+
+/* The kind of a scalar as YAML's core schema reads it (quoted: string). */
+typedef enum { Y_NULL, Y_BOOL, Y_INT, Y_FLOAT, Y_STRING } ykind_t;
+
+static ykind_t yaml_kind(struct fy_node *n, const char *t, double *d)
+{
+    if (is_null(n))
+        return Y_NULL;
+    if (fy_node_get_style(n) != FYNS_PLAIN)
+        return Y_STRING;
+    bool b;
+    if (parse_bool(t, &b))
+        return Y_BOOL;
+    int k = number_kind(t, d);
+    return k < 0 ? Y_STRING : k == 0 ? Y_INT : Y_FLOAT;
+}
+
+static int parse_filter(ctx_t *c, const slot_t *s, const fr_source_spec_t *src,
+                        fr_view_spec_t *vw)
+{
+    slot_t f[FL__N];
+    int rc = read_map(c, s->v, s->k, "filter", filter_keys, FL__N, f);
+    if (rc)
+        return rc;
+    if (is_null(s->v))
+        return fails(c, s, "filter is empty; expected { field: NAME, equals: VALUE }");
+    if (!f[FL_FIELD].k)
+        return missing(c, s->v, s->k, "filter", "field", "a field of the view's source");
+    if (!f[FL_EQUALS].k)
+        return missing(c, s->v, s->k, "filter", "equals", "the value events must carry");
+    list_t l;
+    const char *fname;
+    rc = scalar_text(c, &f[FL_FIELD], "filter field", "a field name", &fname);
+    if (rc)
+        return rc;
+    int fi = fr_source_field_index(src, fname);
+    if (fi < 0)
+        return fails(c, &f[FL_FIELD],
+                     "filter field '%.*s' is not a field of source '%s'; expected one of: %s",
+                     FR_CONFIG_MAX_NAME, fname, src->name, field_list(&l, src, NULL, NULL));
+    fr_type_t type = src->fields[fi].type;
+    const slot_t *e = &f[FL_EQUALS];
+    if (!is_null(e->v) && fy_node_get_type(e->v) != FYNT_SCALAR)
+        return fails(c, e, "filter value is a %s; expected a %s", 
+                     fy_node_get_type(e->v) == FYNT_MAPPING ? "mapping" : "list",
+                     fr_type_name(type));
+    const char *t = is_null(e->v) ? "" : fy_node_get_scalar0(e->v);
+    if (!t)
+        return oom(c);
+    if (e->v && strlen(t) != fy_node_get_scalar_length(e->v))
+        return fails(c, e, "filter value contains a NUL byte; expected a %s", fr_type_name(type));
+    double d = 0;
+    ykind_t k = yaml_kind(e->v, t, &d);
+    if (k == Y_NULL)
+        return fails(c, e, "filter value is empty; expected a %s", fr_type_name(type));
+    static const char *const kind_names[] = {"null", "boolean", "long", "double", "string"};
+    bool ok = (type == FR_T_STRING && k == Y_STRING) || (type == FR_T_BOOL && k == Y_BOOL) ||
+              (type == FR_T_LONG && k == Y_INT) ||
+              (type == FR_T_DOUBLE && (k == Y_INT || k == Y_FLOAT));
+    if (!ok)
+        return fails(c, e,
+                     "filter value '%.*s' is a %s but field '%s' is a %s; expected a %s%s",
+                     FR_CONFIG_MAX_NAME, t, kind_names[k], src->fields[fi].name,
+                     fr_type_name(type), fr_type_name(type),
+                     type == FR_T_STRING && k != Y_NULL ? " (quote it)" : "");
+    fr_value_t *v = &vw->filter.equals;
+    switch (type) {
+    case FR_T_STRING: {
+        char *copy = strdup(t);
+        if (!copy)
+            return oom(c);
+        v->type = FR_T_STRING;
+        v->u.s = copy;
+        v->len = (uint32_t)strlen(copy);
+        break;
+    }
+    case FR_T_LONG:
+        if (!parse_i64(t, &v->u.i))
+            return fails(c, e, "filter value '%s' is out of range; expected a 64-bit long", t);
+        v->type = FR_T_LONG;
+        break;
+    case FR_T_DOUBLE:
+        if (!isfinite(d))
+            return fails(c, e, "filter value '%s' is not finite; expected a finite double", t);
+        v->type = FR_T_DOUBLE;
+        v->u.d = d;
+        break;
+    default:
+        parse_bool(t, &v->u.b);
+        v->type = FR_T_BOOL;
+        break;
+    }
+    vw->filter.enabled = true;
+    vw->filter.field = fi;
+    return 0;
+}
+
+static int parse_aggs(ctx_t *c, const slot_t *s, const fr_source_spec_t *src, fr_view_spec_t *vw)
+{
+    size_t n;
+    int rc = read_seq(c, s, "aggregations", "aggregations", 1, FR_AGG_MAX_AGGS, &n);
+    if (rc)
+        return rc;
+    vw->aggs = calloc(n, sizeof *vw->aggs);
+    if (!vw->aggs)
+        return oom(c);
+    const char *fn_names[FR_FN__COUNT];
+    for (int i = 0; i < FR_FN__COUNT; i++)
+        fn_names[i] = fr_fn_name((fr_fn_t)i);
+    struct fy_node *where_named[FR_AGG_MAX_AGGS];
+    void *it = NULL;
+    struct fy_node *item;
+    for (item = fy_node_sequence_iterate(s->v, &it); item;
+         item = fy_node_sequence_iterate(s->v, &it)) {
+        slot_t a[AG__N];
+        list_t l;
+        rc = read_map(c, item, s->k, "an aggregation", agg_keys, AG__N, a);
+        if (rc)
+            return rc;
+        if (!a[AG_FN].k)
+            return missing(c, item, s->k, "an aggregation", "fn",
+                           list_join(&l, fn_names, FR_FN__COUNT));
+        const char *fnt;
+        char expected[600];
+        snprintf(expected, sizeof expected, "one of %s", list_join(&l, fn_names, FR_FN__COUNT));
+        rc = scalar_text(c, &a[AG_FN], "fn", expected, &fnt);
+        if (rc)
+            return rc;
+        int fn = fr_fn_parse(fnt);
+        if (fn < 0 || fn >= FR_FN__COUNT)
+            return fails(c, &a[AG_FN], "unknown aggregation function '%.*s'; expected %s",
+                         FR_CONFIG_MAX_NAME, fnt, expected);
+        fr_agg_conf_t *ac = &vw->aggs[vw->naggs];
+        fr_agg_spec_t *sp = &vw->plan.aggs[vw->naggs];
+        ac->fn = (fr_fn_t)fn;
+        sp->fn = (fr_fn_t)fn;
+        sp->field = -1;
+        sp->type = FR_T_NULL;
+        vw->naggs++;
+        if (fr_fn_needs_field(ac->fn)) {
+            if (!a[AG_FIELD].k) {
+                char what[64], exp[600];
+                snprintf(what, sizeof what, "aggregation '%s'", fnt);
+                snprintf(exp, sizeof exp, "a field to aggregate (candidates: %s)",
+                         field_list(&l, src, fn_takes, &ac->fn));
+                return missing(c, item, s->k, what, "field", exp);
+            }
+            const char *ft;
+            rc = scalar_text(c, &a[AG_FIELD], "field", "a field name", &ft);
+            if (rc)
+                return rc;
+            int fi = fr_source_field_index(src, ft);
+            if (fi < 0)
+                return fails(c, &a[AG_FIELD],
+                             "field '%.*s' is not a field of source '%s'; expected a field %s "
+                             "accepts (candidates: %s)",
+                             FR_CONFIG_MAX_NAME, ft, src->name, fnt,
+                             field_list(&l, src, fn_takes, &ac->fn));
+            fr_type_t ty = src->fields[fi].type;
+            if (!fr_fn_accepts(ac->fn, ty)) {
+                char types[64] = "";
+                size_t tn = 0, nt = 0;
+                for (int t = FR_T_STRING; t <= FR_T_BOOL; t++)
+                    nt += fr_fn_accepts(ac->fn, (fr_type_t)t);
+                for (int t = FR_T_STRING, i = 0; t <= FR_T_BOOL; t++)
+                    if (fr_fn_accepts(ac->fn, (fr_type_t)t))
+                        tn += (size_t)snprintf(types + tn, sizeof types - tn, "%s%s",
+                                               i++ == 0 ? "" : (size_t)i == nt ? " or " : ", ",
+                                               fr_type_name((fr_type_t)t));
+                return fails(c, &a[AG_FIELD],
+                             "%s cannot aggregate field '%s' of type %s; expected a %s field "
+                             "(candidates: %s)",
+                             fnt, ft, fr_type_name(ty), types,
+                             field_list(&l, src, fn_takes, &ac->fn));
+            }
+            ac->field = strdup(ft);
+            if (!ac->field)
+                return oom(c);
+            sp->field = fi;
+            sp->type = ty;
+        } else if (a[AG_FIELD].k) {
+            return fail(c, a[AG_FIELD].k, "%s takes no field; expected no 'field' key", fnt);
+        }
+        char defname[2 * FR_CONFIG_MAX_NAME + 32];
+        const char *name = defname;
+        if (a[AG_NAME].k) {
+            rc = get_name(c, &a[AG_NAME], "aggregation name", &name);
+            if (rc)
+                return rc;
+        } else {
+            if (ac->field)
+                snprintf(defname, sizeof defname, "%s_%s", ac->field, fnt);
+            else
+                snprintf(defname, sizeof defname, "%s", fnt);
+            if (strlen(defname) > FR_CONFIG_MAX_NAME)
+                return fail(c, item,
+                            "default aggregation name '%s' is longer than %d bytes; expected "
+                            "an explicit shorter name",
+                            defname, FR_CONFIG_MAX_NAME);
+        }
+        where_named[vw->naggs - 1] = a[AG_NAME].k ? a[AG_NAME].v : item;
+        for (size_t i = 0; i + 1 < vw->naggs; i++)
+            if (!strcmp(vw->aggs[i].name, name)) {
+                char first[32];
+                where(c, where_named[i], first, sizeof first);
+                return fail(c, where_named[vw->naggs - 1],
+                            "duplicate aggregation name '%s' in view '%s' (first at %s); "
+                            "expected a unique name (set name:)",
+                            name, vw->name, first);
+            }
+        ac->name = strdup(name);
+        if (!ac->name)
+            return oom(c);
+    }
+    return 0;
+}
+
+static int parse_view(ctx_t *c, struct fy_node *item, struct fy_node *at, fr_config_t *cfg,
+                      struct fy_node **names)
+{
+    slot_t s[VW__N];
+    list_t l;
+    int rc = read_map(c, item, at, "a feature view", view_keys, VW__N, s);
+    if (rc)
+        return rc;
+    if (!s[VW_NAME].k)
+        return missing(c, item, at, "a feature view", "name", "a unique name");
+    const char *name;
+    rc = get_name(c, &s[VW_NAME], "feature view name", &name);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < cfg->nviews; i++)
+        if (!strcmp(cfg->views[i].name, name)) {
+            char first[32];
+            where(c, names[i], first, sizeof first);
+            return fails(c, &s[VW_NAME],
+                         "duplicate feature view name '%s' (first at %s); expected a unique name",
+                         name, first);
+        }
+    fr_view_spec_t *vw = &cfg->views[cfg->nviews++];
+    names[cfg->nviews - 1] = s[VW_NAME].v;
+    vw->source = vw->entity = -1;
+    vw->filter.field = -1;
+    vw->name = strdup(name);
+    if (!vw->name)
+        return oom(c);
+    char what[FR_CONFIG_MAX_NAME + 24];
+    snprintf(what, sizeof what, "feature view '%s'", name);
+
+    if (!s[VW_SOURCE].k)
+        return missing(c, item, at, what, "source", "the name of a source");
+    const char *sn;
+    rc = scalar_text(c, &s[VW_SOURCE], "source", "the name of a source", &sn);
+    if (rc)
+        return rc;
+    vw->source = fr_config_source_index(cfg, sn);
+    if (vw->source < 0) {
+        l.n = 0;
+        l.full = false;
+        l.b[0] = 0;
+        for (size_t i = 0; i < cfg->nsources; i++)
+            list_add(&l, cfg->sources[i].name);
+        return fails(c, &s[VW_SOURCE], "unknown source '%.*s'; expected one of %s",
+                     FR_CONFIG_MAX_NAME, sn, l.b);
+    }
+    const fr_source_spec_t *src = &cfg->sources[vw->source];
+
+    if (!s[VW_ENTITY].k)
+        return missing(c, item, at, what, "entity",
+                       "a required string or long field of the source");
+    const char *en;
+    rc = scalar_text(c, &s[VW_ENTITY], "entity", "a field name", &en);
+    if (rc)
+        return rc;
+    vw->entity = fr_source_field_index(src, en);
+    if (vw->entity < 0)
+        return fails(c, &s[VW_ENTITY],
+                     "entity '%.*s' is not a field of source '%s'; expected a required string "
+                     "or long field (candidates: %s)",
+                     FR_CONFIG_MAX_NAME, en, src->name, field_list(&l, src, is_entity_field, NULL));
+    const fr_field_spec_t *ef = &src->fields[vw->entity];
+    if (ef->optional)
+        return fails(c, &s[VW_ENTITY],
+                     "entity '%s' is an optional field of source '%s'; expected a required "
+                     "string or long field (candidates: %s)",
+                     en, src->name, field_list(&l, src, is_entity_field, NULL));
+    if (ef->type != FR_T_STRING && ef->type != FR_T_LONG)
+        return fails(c, &s[VW_ENTITY],
+                     "entity '%s' is a %s field; expected a required string or long field "
+                     "(candidates: %s)",
+                     en, fr_type_name(ef->type), field_list(&l, src, is_entity_field, NULL));
+
+    if (!s[VW_WINDOWS].k)
+        return missing(c, item, at, what, "windows", "a list such as [5m, 1h, 24h]");
+    rc = parse_windows(c, &s[VW_WINDOWS], vw);
+    if (!rc && s[VW_GRAN].k)
+        rc = parse_granularity(c, &s[VW_GRAN], vw);
+    if (rc)
+        return rc;
+    for (size_t w = 0; w < vw->nwindows; w++)
+        if (!vw->windows[w].tile_ms)
+            vw->windows[w].tile_ms = fr_agg_default_tile_ms(vw->windows[w].window_ms);
+
+    if (s[VW_FILTER].k) {
+        rc = parse_filter(c, &s[VW_FILTER], src, vw);
+        if (rc)
+            return rc;
+    }
+    if (!s[VW_AGGS].k)
+        return missing(c, item, at, what, "aggregations",
+                       "a list of { fn, field, name }");
+    rc = parse_aggs(c, &s[VW_AGGS], src, vw);
+    if (rc)
+        return rc;
+
+    vw->plan.naggs = vw->naggs;
+    vw->plan.nwindows = vw->nwindows;
+    for (size_t w = 0; w < vw->nwindows; w++) {
+        vw->plan.windows[w].window_ms = vw->windows[w].window_ms;
+        vw->plan.windows[w].tile_ms = vw->windows[w].tile_ms;
+    }
+    if (fr_agg_plan_init(&vw->plan))
+        return fails(c, &s[VW_WINDOWS],
+                     "feature view '%s' has windows and aggregations the aggregator refuses; "
+                     "expected tiles that divide their windows",
+                     vw->name);
+
+    vw->feature_names = calloc(vw->naggs * vw->nwindows, sizeof *vw->feature_names);
+    if (!vw->feature_names)
+        return oom(c);
+    for (size_t a = 0; a < vw->naggs; a++)
+        for (size_t w = 0; w < vw->nwindows; w++) {
+            size_t len = strlen(vw->aggs[a].name) + 1 + strlen(vw->windows[w].label) + 1;
+            char *fname = malloc(len);
+            if (!fname)
+                return oom(c);
+            snprintf(fname, len, "%s_%s", vw->aggs[a].name, vw->windows[w].label);
+            vw->feature_names[a * vw->nwindows + w] = fname;
+        }
+    fr_source_spec_t *msrc = &cfg->sources[vw->source];
+    for (size_t w = 0; w < vw->nwindows; w++)
+        if (vw->windows[w].window_ms > msrc->horizon_ms)
+            msrc->horizon_ms = vw->windows[w].window_ms;
+    return 0;
+}
+
+static int parse_views(ctx_t *c, const slot_t *sec, fr_config_t *cfg)
+{
+    size_t n;
+    int rc = read_seq(c, sec, "feature_views", "feature views", 0, FR_CONFIG_MAX_VIEWS, &n);
+    if (rc || !n)
+        return rc;
+    cfg->views = calloc(n, sizeof *cfg->views);
+    if (!cfg->views)
+        return oom(c);
+    struct fy_node *names[FR_CONFIG_MAX_VIEWS];
+    void *it = NULL;
+    struct fy_node *item;
+    for (item = fy_node_sequence_iterate(sec->v, &it); !rc && item;
+         item = fy_node_sequence_iterate(sec->v, &it))
+        rc = parse_view(c, item, sec->k, cfg, names);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* the document                                                        */
+
+enum { TOP_STORE, TOP_SERVER, TOP_PROCESSOR, TOP_SOURCES, TOP_VIEWS, TOP__N };
+static const char *const top_keys[] = {"store", "server", "processor", "sources",
+                                       "feature_views"};
+
+static int set_defaults(fr_config_t *cfg, const char *name)
+{
+    cfg->path = strdup(name);
+    cfg->store.backend = FR_STORE_LMDB;
+    cfg->store.path = strdup("./data");
+    cfg->store.map_size_bytes = 64 * GIB;
+    cfg->store.redis_url = strdup("redis://127.0.0.1:6379");
+    cfg->store.redis_cluster = false;
+    cfg->server.listen_host = strdup("127.0.0.1");
+    cfg->server.listen_port = 8080;
+    cfg->server.threads = 4;
+    cfg->server.idempotency_ttl_ms = DAY_MS;
+    cfg->server.max_body_bytes = 16 * MIB;
+    cfg->server.max_batch = 10000;
+    cfg->server.max_key_bytes = 256;
+    cfg->server.timeout_s = 30;
+    cfg->processor.commit_interval_ms = 50;
+    cfg->processor.max_future_ms = 300000;
+    cfg->processor.cache_entities = 2000000;
+    return cfg->path && cfg->store.path && cfg->store.redis_url && cfg->server.listen_host
+               ? 0
+               : FR_ENOMEM;
+}
+
+static int parse_doc(ctx_t *c, struct fy_node *root, fr_config_t *cfg)
+{
+    list_t l;
+    slot_t s[TOP__N];
+    if (is_null(root))
+        return fail(c, NULL, "the configuration is empty; expected a mapping with keys %s",
+                    list_join(&l, top_keys, TOP__N));
+    int rc = read_map(c, root, NULL, "the configuration", top_keys, TOP__N, s);
+    if (!rc)
+        rc = parse_store(c, &s[TOP_STORE], cfg);
+    if (!rc)
+        rc = parse_server(c, &s[TOP_SERVER], cfg);
+    if (!rc)
+        rc = parse_processor(c, &s[TOP_PROCESSOR], cfg);
+    if (!rc && !s[TOP_SOURCES].k)
+        rc = missing(c, root, NULL, "the configuration", "sources",
+                     "a list of sources (name, fields, timestamp)");
+    if (!rc)
+        rc = parse_sources(c, &s[TOP_SOURCES], cfg);
+    if (!rc)
+        rc = parse_views(c, &s[TOP_VIEWS], cfg);
+    return rc;
+}
+
+/*
+ * Whether the document stays small once aliases are expanded: a few lines
+ * of YAML can otherwise stand for billions of nodes ("billion laughs"), or
+ * for an endless one (an alias inside its own anchor).  The walk stops at
+ * the first limit crossed, so it costs at most MAX_EXPANDED_NODES steps.
+ * *bad receives the outermost alias being expanded then (or the node).
+ */
+#define MAX_EXPANDED_NODES 1000000
+#define MAX_EXPANDED_DEPTH 256
+
+static bool expansion_ok(struct fy_node *n, struct fy_node *via, int depth, size_t *count,
+                         struct fy_node **bad)
+{
+    if (!n)
+        return true;
+    if (++*count > MAX_EXPANDED_NODES || depth > MAX_EXPANDED_DEPTH) {
+        *bad = via ? via : n;
+        return false;
+    }
+    if (fy_node_is_alias(n)) {
+        /* an unknown alias is left to fy_document_resolve to report */
+        struct fy_node *t = fy_node_resolve_alias(n);
+        return !t || expansion_ok(t, via ? via : n, depth + 1, count, bad);
+    }
+    void *it = NULL;
+    if (fy_node_get_type(n) == FYNT_SEQUENCE) {
+        struct fy_node *item;
+        for (item = fy_node_sequence_iterate(n, &it); item; item = fy_node_sequence_iterate(n, &it))
+            if (!expansion_ok(item, via, depth + 1, count, bad))
+                return false;
+    } else if (fy_node_get_type(n) == FYNT_MAPPING) {
+        struct fy_node_pair *p;
+        for (p = fy_node_mapping_iterate(n, &it); p; p = fy_node_mapping_iterate(n, &it))
+            if (!expansion_ok(fy_node_pair_key(p), via, depth + 1, count, bad) ||
+                !expansion_ok(fy_node_pair_value(p), via, depth + 1, count, bad))
+                return false;
+    }
+    return true;
+}
+
+/* libfyaml's first error (syntax, duplicate key, bad alias) as our line. */
+static int yaml_error(ctx_t *c, struct fy_diag *diag)
+{
+    void *it = NULL;
+    struct fy_diag_error *e;
+    for (e = fy_diag_errors_iterate(diag, &it); e; e = fy_diag_errors_iterate(diag, &it)) {
+        if (e->type != FYET_ERROR)
+            continue;
+        int line = e->line > 0 ? e->line : 1, col = e->column > 0 ? e->column : 1;
+        const char *msg = e->msg ? e->msg : "error";
+        if (c->err && c->errlen) {
+            size_t tl = 0;
+            const char *tok = e->fyt ? fy_token_get_text(e->fyt, &tl) : NULL;
+            if (!strcmp(msg, "duplicate key") && tok)
+                snprintf(c->err, c->errlen,
+                         "%s:%d:%d: duplicate key '%.*s'; expected each key once per mapping",
+                         c->name, line, col, (int)(tl > 64 ? 64 : tl), tok);
+            else
+                snprintf(c->err, c->errlen, "%s:%d:%d: invalid YAML: %s", c->name, line, col,
+                         msg);
+            one_line(c->err);
+        }
+        return FR_ECONFIG;
+    }
+    return 0;
+}
+
+int fr_config_parse(const char *name, const char *text, size_t len, fr_config_t **out, char *err,
+                    size_t errlen)
+{
+    ctx_t c = {.name = name ? name : "<config>", .err = err, .errlen = errlen};
+    struct fy_diag *diag = NULL;
+    struct fy_document *doc = NULL;
+    fr_config_t *cfg = NULL;
+    int rc;
+
+    if (err && errlen)
+        err[0] = 0;
+    *out = NULL;
+    cfg = calloc(1, sizeof *cfg);
+    if (!cfg || set_defaults(cfg, c.name)) {
+        rc = oom(&c);
+        goto out;
+    }
+    diag = diag_new();
+    c.locator = diag_new();
+    if (!diag || !c.locator) {
+        rc = oom(&c);
+        goto out;
+    }
+    struct fy_parse_cfg pc = {
+        .flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG | FYPCF_JSON_NONE,
+        .diag = diag,
+    };
+    /* libfyaml wants text to read; an empty string still needs a pointer */
+    doc = fy_document_build_from_string(&pc, len ? text : "", len);
+    rc = yaml_error(&c, diag);
+    if (rc)
+        goto out;
+    struct fy_node *root = doc ? fy_document_root(doc) : NULL;
+    if (root) {
+        size_t count = 0;
+        struct fy_node *bad = NULL;
+        if (!expansion_ok(root, NULL, 0, &count, &bad)) {
+            if (count > MAX_EXPANDED_NODES)
+                rc = fail(&c, bad,
+                          "aliases expand to more than %d nodes; expected a smaller document",
+                          MAX_EXPANDED_NODES);
+            else
+                rc = fail(&c, bad,
+                          "aliases nest deeper than %d (an alias inside its own anchor?); "
+                          "expected a smaller document",
+                          MAX_EXPANDED_DEPTH);
+            goto out;
+        }
+        if (fy_document_resolve(doc)) {
+            rc = yaml_error(&c, diag);
+            if (!rc)
+                rc = fail(&c, root, "invalid YAML: cannot resolve aliases and merge keys");
+            goto out;
+        }
+        root = fy_document_root(doc);
+    }
+    /* The name libfyaml gives our input, learnt from a scalar (always
+     * placed): positions reported in any other input are synthetic. */
+    struct fy_node *first = root;
+    while (first && fy_node_get_type(first) != FYNT_SCALAR)
+        first = first_child(first);
+    if (first) {
+        int line, col;
+        const char *file = NULL;
+        if (locate(&c, first, &line, &col, &file)) {
+            c.input = strdup(file);
+            if (!c.input) {
+                rc = oom(&c);
+                goto out;
+            }
+        }
+    }
+    rc = parse_doc(&c, root, cfg);
+    if (rc)
+        goto out;
+    *out = cfg;
+    cfg = NULL;
+out:
+    fr_config_free(cfg);
+    if (doc)
+        fy_document_destroy(doc);
+    if (diag)
+        fy_diag_destroy(diag);
+    if (c.locator)
+        fy_diag_destroy(c.locator);
+    free(c.input);
+    return rc;
+}
+
+int fr_config_load(const char *path, fr_config_t **out, char *err, size_t errlen)
+{
+    fr_buf_t b;
+    char chunk[8192];
+    int rc = 0;
+
+    *out = NULL;
+    fr_buf_init(&b, FR_CONFIG_MAX_FILE_BYTES);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        int e = errno ? errno : EIO;
+        if (err && errlen)
+            snprintf(err, errlen, "%s: cannot open: %s", path, strerror(e));
+        return -e;
+    }
+    for (;;) {
+        size_t n = fread(chunk, 1, sizeof chunk, f);
+        if (n) {
+            rc = fr_buf_add(&b, chunk, n);
+            if (rc == FR_ELIMIT) {
+                if (err && errlen)
+                    snprintf(err, errlen, "%s: the file is larger than %d bytes", path,
+                             FR_CONFIG_MAX_FILE_BYTES);
+                rc = FR_ECONFIG;
+                goto out;
+            }
+            if (rc) {
+                if (err && errlen)
+                    snprintf(err, errlen, "%s: out of memory", path);
+                goto out;
+            }
+        }
+        if (n < sizeof chunk) {
+            if (ferror(f)) {
+                rc = errno ? -errno : FR_EIO;
+                if (err && errlen)
+                    snprintf(err, errlen, "%s: cannot read: %s", path, fr_strerror(rc));
+                goto out;
+            }
+            break;
+        }
+    }
+    rc = fr_config_parse(path, b.p ? b.p : "", b.len, out, err, errlen);
+out:
+    fclose(f);
+    fr_buf_destroy(&b);
+    return rc;
+}
+
+void fr_config_free(fr_config_t *cfg)
+{
+    if (!cfg)
+        return;
+    for (size_t i = 0; i < cfg->nsources; i++) {
+        fr_source_spec_t *s = &cfg->sources[i];
+        free(s->name);
+        for (size_t f = 0; f < s->nfields; f++)
+            free(s->fields[f].name);
+        free(s->fields);
+        free(s->kafka.brokers);
+        free(s->kafka.topic);
+        free(s->kafka.group);
+        for (size_t p = 0; p < s->kafka.nprops; p++) {
+            free(s->kafka.props[p].key);
+            free(s->kafka.props[p].value);
+        }
+        free(s->kafka.props);
+    }
+    for (size_t i = 0; i < cfg->nviews; i++) {
+        fr_view_spec_t *v = &cfg->views[i];
+        if (v->feature_names)
+            for (size_t f = 0; f < v->naggs * v->nwindows; f++)
+                free(v->feature_names[f]);
+        free(v->feature_names);
+        for (size_t w = 0; w < v->nwindows; w++)
+            free(v->windows[w].label);
+        free(v->windows);
+        for (size_t a = 0; a < v->naggs; a++) {
+            free(v->aggs[a].name);
+            free(v->aggs[a].field);
+        }
+        free(v->aggs);
+        if (v->filter.equals.type == FR_T_STRING)
+            free((void *)(uintptr_t)v->filter.equals.u.s);
+        free(v->name);
+    }
+    free(cfg->sources);
+    free(cfg->views);
+    free(cfg->path);
+    free(cfg->store.path);
+    free(cfg->store.redis_url);
+    free(cfg->server.listen_host);
+    free(cfg);
+}
+
+int fr_config_source_index(const fr_config_t *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->nsources; i++)
+        if (cfg->sources[i].name && !strcmp(cfg->sources[i].name, name))
+            return (int)i;
+    return -1;
+}
+
+int fr_config_view_index(const fr_config_t *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->nviews; i++)
+        if (cfg->views[i].name && !strcmp(cfg->views[i].name, name))
+            return (int)i;
+    return -1;
+}
+
+int fr_source_field_index(const fr_source_spec_t *src, const char *name)
+{
+    for (size_t i = 0; i < src->nfields; i++)
+        if (!strcmp(src->fields[i].name, name))
+            return (int)i;
+    return -1;
+}
+
+int64_t fr_config_parse_duration(const char *s)
+{
+    static const struct {
+        const char *u;
+        int64_t ms;
+    } units[] = {{"ms", 1}, {"s", SEC_MS}, {"m", 60 * SEC_MS}, {"h", 3600 * SEC_MS}, {"d", DAY_MS}};
+    if (!s || *s < '0' || *s > '9')
+        return -1;
+    int64_t n = 0;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        if (n > (INT64_MAX - (*s - '0')) / 10)
+            return -1;
+        n = n * 10 + (*s - '0');
+    }
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (!strcmp(s, units[i].u))
+            return n > INT64_MAX / units[i].ms ? -1 : n * units[i].ms;
+    return -1;
+}

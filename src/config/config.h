@@ -1,0 +1,145 @@
+/*
+ * config.h - the YAML configuration file (DESIGN §4b) as validated structs.
+ *
+ * fr_config_load reads and checks a whole file; every error names
+ * file:line:column and what was expected.  The result is immutable and
+ * owned by the caller (fr_config_free).  Every name and index is resolved
+ * at load: a view knows its source's index, its entity's field index, and
+ * its ready aggregation plan.
+ */
+#ifndef FR_CONFIG_CONFIG_H
+#define FR_CONFIG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agg/agg.h"
+#include "core/value.h"
+
+#define FR_CONFIG_MAX_SOURCES 64
+#define FR_CONFIG_MAX_VIEWS 256
+#define FR_CONFIG_MAX_FIELDS 256
+#define FR_CONFIG_MAX_NAME 128         /* bytes in a source, view, field or aggregation name */
+#define FR_CONFIG_MAX_KAFKA_PROPS 64   /* librdkafka properties in one kafka: block */
+#define FR_CONFIG_MAX_FILE_BYTES (4 << 20) /* largest configuration file read */
+
+typedef enum { FR_FORMAT_JSON = 0, FR_FORMAT_AVRO } fr_format_t;
+typedef enum { FR_STORE_LMDB = 0, FR_STORE_REDIS } fr_store_backend_t;
+
+typedef struct fr_field_spec {
+    char *name;
+    fr_type_t type;
+    bool optional;
+} fr_field_spec_t;
+
+typedef struct fr_kv {
+    char *key, *value;
+} fr_kv_t;
+
+typedef struct fr_kafka_spec {
+    bool enabled;          /* a kafka: block was given */
+    char *brokers, *topic, *group;
+    fr_kv_t *props;        /* other keys, passed to librdkafka as strings */
+    size_t nprops;
+} fr_kafka_spec_t;
+
+typedef struct fr_source_spec {
+    char *name;
+    fr_format_t format;
+    int ts_field;          /* index of the event-time field in fields */
+    int64_t ts_unit_ms;    /* 1 (ms, default) or 1000 (s) */
+    fr_field_spec_t *fields;
+    size_t nfields;
+    fr_kafka_spec_t kafka;
+    int64_t horizon_ms;    /* largest window of the views on this source */
+} fr_source_spec_t;
+
+typedef struct fr_agg_conf {
+    char *name;            /* e.g. "amount_sum"; default <field>_<fn> or <fn> */
+    fr_fn_t fn;
+    char *field;           /* NULL for count / since_last */
+} fr_agg_conf_t;
+
+typedef struct fr_window_conf {
+    char *label;           /* as written: "5m", "1h" */
+    int64_t window_ms, tile_ms;
+} fr_window_conf_t;
+
+typedef struct fr_filter_spec {
+    bool enabled;
+    int field;             /* index in the source's fields */
+    fr_value_t equals;     /* typed as the field; strings point into owned memory */
+} fr_filter_spec_t;
+
+typedef struct fr_view_spec {
+    char *name;
+    int source;            /* index in fr_config_t.sources */
+    int entity;            /* field index in that source (a required field) */
+    fr_window_conf_t *windows;
+    size_t nwindows;
+    fr_agg_conf_t *aggs;
+    size_t naggs;
+    fr_filter_spec_t filter;
+    fr_agg_plan_t plan;    /* ready: fr_agg_plan_init has succeeded */
+    char **feature_names;  /* naggs * nwindows, "<agg>_<window>", index a*nw+w */
+} fr_view_spec_t;
+
+typedef struct fr_config {
+    char *path;            /* the file loaded */
+    struct {
+        fr_store_backend_t backend;
+        char *path;              /* lmdb directory, default "./data" */
+        uint64_t map_size_bytes; /* lmdb map size, default 64 GiB */
+        char *redis_url;         /* default "redis://127.0.0.1:6379" */
+        bool redis_cluster;
+    } store;
+    struct {
+        char *listen_host;       /* default "127.0.0.1" */
+        int listen_port;         /* default 8080 */
+        int threads;             /* HTTP worker threads, default 4 */
+        int64_t idempotency_ttl_ms; /* default 24h */
+        uint64_t max_body_bytes;    /* default 16 MiB */
+        int max_batch;              /* entities x features per batch read, default 10000 */
+        int max_key_bytes;          /* entity key and idempotency key, default 256 */
+        int timeout_s;              /* connection idle timeout, default 30 */
+    } server;
+    struct {
+        int64_t commit_interval_ms; /* default 50 */
+        int64_t max_future_ms;      /* default 300000 */
+        uint64_t cache_entities;    /* entity states kept in memory, default 2,000,000 */
+    } processor;
+    fr_source_spec_t *sources;
+    size_t nsources;
+    fr_view_spec_t *views;
+    size_t nviews;
+} fr_config_t;
+
+/*
+ * Loads and validates path (at most FR_CONFIG_MAX_FILE_BYTES).  On success
+ * *out owns everything (free with fr_config_free) and returns 0.  On
+ * failure *out is NULL, err (may be NULL) holds one line, and the code is
+ * FR_ECONFIG (invalid file, YAML errors included, or too large),
+ * FR_ENOMEM, or -errno (cannot open or read), e.g.
+ *   "examples/x.yaml:12:7: window '5x': expected a number followed by ms, s, m, h or d"
+ *   "x.yaml: cannot open: No such file or directory"
+ * Line and column count from 1.  Nothing is printed.
+ */
+int fr_config_load(const char *path, fr_config_t **out, char *err, size_t errlen);
+/* The same from text[len] (borrowed, read during the call only; need not
+ * be NUL-terminated); name stands for the file in messages and cfg->path. */
+int fr_config_parse(const char *name, const char *text, size_t len, fr_config_t **out, char *err,
+                    size_t errlen);
+/* Frees cfg and everything it owns; NULL is ignored. */
+void fr_config_free(fr_config_t *cfg);
+
+/* Lookups by name; -1 when absent. */
+int fr_config_source_index(const fr_config_t *cfg, const char *name);
+int fr_config_view_index(const fr_config_t *cfg, const char *name);
+int fr_source_field_index(const fr_source_spec_t *src, const char *name);
+
+/* Parses "90s", "5m", "1h", "7d" (also "250ms") into ms: digits then one
+ * unit of ms, s, m, h, d, nothing else; -1 if malformed or too large. */
+int64_t fr_config_parse_duration(const char *s);
+
+#endif

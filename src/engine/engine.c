@@ -1,0 +1,527 @@
+/*
+ * engine.c - the processor (see engine.h).
+ *
+ * Entity states live in one hash map per view.  A record is decoded once
+ * (no allocation: values point into the record) and applied to each view
+ * of its source that passes the view's filter.  Touched entries join a
+ * dirty list; a commit encodes them and writes them with the positions in
+ * one store commit, then clears the list.  Positions are "next offset to
+ * read", so a crash after a commit resumes exactly after what that commit
+ * holds, and a crash before it replays from the previous one: every event
+ * is applied exactly once to the stored state.
+ */
+#include "engine/engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agg/agg.h"
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/map.h"
+#include "event/event.h"
+
+/* Records polled from one source in one round, at most. */
+#define POLL_MAX 4096
+/* Dirty entities that force a commit before the interval is up. */
+#define MAX_DIRTY 200000
+/* Projections (writer schemas) kept per source. */
+#define MAX_PROJ 16
+
+typedef struct entry {
+    fr_agg_state_t *st;
+    const char *key; /* the map's copy */
+    uint32_t klen;
+    uint16_t view;
+    uint16_t dirty;
+    struct entry *next_dirty;
+} entry_t;
+
+typedef struct {
+    fr_map_t map;
+    int lookup;     /* the store may hold states not in the map */
+    size_t evict_at; /* rotating cursor for eviction */
+} view_rt_t;
+
+typedef struct {
+    fr_source_t *src;
+    int32_t partition;
+    uint64_t next;  /* next offset to apply */
+    int64_t wm;
+    int moved;      /* position changed since the last commit */
+    int *views;     /* views of this source */
+    size_t nviews;
+    fr_record_proj_t proj[MAX_PROJ];
+    size_t nproj;
+} source_rt_t;
+
+struct fr_engine {
+    const fr_config_t *cfg;
+    fr_store_t *store;
+    fr_store_rd_t *rd;
+    view_rt_t *views;
+    source_rt_t *srcs;
+    fr_schema_lookup_fn lookup;
+    void *lookup_ctx;
+    entry_t *dirty;
+    size_t ndirty;
+    uint64_t first_dirty_ns;
+    fr_source_rec_t *recs;
+    fr_value_t *vals;
+    fr_buf_t enc;
+    fr_store_put_t *puts;
+    size_t puts_cap;
+    fr_engine_stats_t stats;
+    uint64_t retry_at_ns; /* back-off after a failed commit */
+    int manual;           /* autocommit off */
+};
+
+void fr_engine_set_autocommit(fr_engine_t *e, int on)
+{
+    e->manual = !on;
+}
+
+static void stat_add(uint64_t *p, uint64_t v)
+{
+    __atomic_add_fetch(p, v, __ATOMIC_RELAXED);
+}
+static void stat_set(uint64_t *p, uint64_t v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+int fr_engine_new(const fr_config_t *cfg, fr_store_t *store, fr_source_t **sources,
+                  fr_schema_lookup_fn lookup, void *lookup_ctx, fr_engine_t **out, char *err,
+                  size_t errlen)
+{
+    *out = NULL;
+    fr_engine_t *e = calloc(1, sizeof *e);
+    if (!e)
+        goto nomem;
+    e->cfg = cfg;
+    e->store = store;
+    e->lookup = lookup;
+    e->lookup_ctx = lookup_ctx;
+    fr_buf_init(&e->enc, (size_t)1 << 31);
+    e->views = calloc(cfg->nviews ? cfg->nviews : 1, sizeof *e->views);
+    e->srcs = calloc(cfg->nsources ? cfg->nsources : 1, sizeof *e->srcs);
+    e->recs = calloc(POLL_MAX, sizeof *e->recs);
+    e->vals = calloc(FR_CONFIG_MAX_FIELDS, sizeof *e->vals);
+    if (!e->views || !e->srcs || !e->recs || !e->vals)
+        goto nomem;
+    for (size_t v = 0; v < cfg->nviews; v++) {
+        fr_map_init(&e->views[v].map);
+        e->views[v].lookup = 1;
+    }
+    for (size_t s = 0; s < cfg->nsources; s++) {
+        source_rt_t *sr = &e->srcs[s];
+        sr->src = sources[s];
+        sources[s] = NULL;
+        sr->wm = INT64_MIN;
+        sr->views = calloc(cfg->nviews ? cfg->nviews : 1, sizeof *sr->views);
+        if (!sr->views)
+            goto nomem;
+        for (size_t v = 0; v < cfg->nviews; v++)
+            if (cfg->views[v].source == (int)s)
+                sr->views[sr->nviews++] = (int)v;
+        if (fr_record_proj_identity(&sr->proj[0], &cfg->sources[s]))
+            goto nomem;
+        sr->nproj = 1;
+    }
+    int rc = fr_store_rd_new(store, &e->rd);
+    if (rc)
+        goto fail;
+    rc = fr_store_rd_begin(e->rd);
+    if (rc)
+        goto fail;
+    for (size_t v = 0; v < cfg->nviews; v++) {
+        uint64_t n = 1;
+        if (store->ops->entities && store->ops->entities(store, (int)v, &n) == 0 && n == 0)
+            e->views[v].lookup = 0; /* nothing stored yet: skip store look-ups */
+    }
+    for (size_t s = 0; s < cfg->nsources; s++) {
+        source_rt_t *sr = &e->srcs[s];
+        if (!sr->src)
+            continue;
+        fr_store_pos_t pos;
+        rc = fr_store_pos_get(e->rd, (int)s, 0, &pos);
+        if (rc == 0) {
+            sr->next = pos.next_offset;
+            sr->wm = pos.watermark;
+        } else if (rc != FR_ENOTFOUND) {
+            break;
+        }
+        rc = fr_source_seek(sr->src, 0, sr->next);
+        if (rc)
+            break;
+    }
+    fr_store_rd_end(e->rd);
+    if (rc)
+        goto fail;
+    *out = e;
+    return 0;
+nomem:
+    rc = FR_ENOMEM;
+fail:
+    snprintf(err, errlen, "processor start: %s", fr_strerror(rc));
+    fr_engine_free(e);
+    return rc;
+}
+
+void fr_engine_free(fr_engine_t *e)
+{
+    if (!e)
+        return;
+    if (e->views)
+        for (size_t v = 0; v < e->cfg->nviews; v++) {
+            fr_map_t *m = &e->views[v].map;
+            for (size_t i = 0; i < m->cap; i++)
+                if (m->slots[i].hash) {
+                    entry_t *en = m->slots[i].value;
+                    fr_agg_state_free(en->st);
+                    free(en);
+                }
+            fr_map_destroy(m);
+        }
+    if (e->srcs)
+        for (size_t s = 0; s < e->cfg->nsources; s++) {
+            fr_source_close(e->srcs[s].src);
+            free(e->srcs[s].views);
+            for (size_t p = 0; p < e->srcs[s].nproj; p++)
+                fr_record_proj_destroy(&e->srcs[s].proj[p]);
+        }
+    fr_store_rd_free(e->rd);
+    fr_buf_destroy(&e->enc);
+    free(e->views);
+    free(e->srcs);
+    free(e->recs);
+    free(e->vals);
+    free(e->puts);
+    free(e);
+}
+
+/* The projection for a record's fingerprint, building it on first sight. */
+static const fr_record_proj_t *proj_for(fr_engine_t *e, int s, uint64_t fp)
+{
+    source_rt_t *sr = &e->srcs[s];
+    for (size_t i = 0; i < sr->nproj; i++)
+        if (sr->proj[i].fingerprint == fp)
+            return &sr->proj[i];
+    if (!e->lookup || !fp)
+        return NULL;
+    fr_buf_t b;
+    fr_buf_init(&b, 1 << 20);
+    const fr_record_proj_t *pj = NULL;
+    if (e->lookup(e->lookup_ctx, s, fp, &b) == 0) {
+        size_t slot = sr->nproj < MAX_PROJ ? sr->nproj : 1 + (fp % (MAX_PROJ - 1));
+        if (slot < sr->nproj)
+            fr_record_proj_destroy(&sr->proj[slot]);
+        if (fr_record_proj_from_schema(&sr->proj[slot], &e->cfg->sources[s], fp, b.p, b.len) ==
+            0) {
+            if (slot == sr->nproj)
+                sr->nproj++;
+            pj = &sr->proj[slot];
+        } else if (slot < sr->nproj) {
+            /* keep the table dense: move the last one here */
+            sr->proj[slot] = sr->proj[--sr->nproj];
+        }
+    }
+    fr_buf_destroy(&b);
+    return pj;
+}
+
+static entry_t *entry_get(fr_engine_t *e, int v, const char *key, size_t klen)
+{
+    view_rt_t *vr = &e->views[v];
+    uint64_t h = fr_map_hash(key, klen);
+    fr_map_slot_t *slot = fr_map_find(&vr->map, key, klen, h);
+    if (slot)
+        return slot->value;
+    const fr_agg_plan_t *plan = &e->cfg->views[v].plan;
+    fr_agg_state_t *st = NULL;
+    if (vr->lookup) {
+        const void *p;
+        size_t n;
+        int rc = fr_store_get(e->rd, v, key, klen, &p, &n);
+        if (rc == 0) {
+            rc = fr_agg_state_decode(plan, p, n, &st);
+            if (rc == FR_EMISMATCH || rc == FR_ECORRUPT) {
+                fr_warn("view %s entity %.*s: stored state unusable (%s); starting afresh",
+                        e->cfg->views[v].name, (int)klen, key, fr_strerror(rc));
+                st = NULL;
+            } else if (rc) {
+                return NULL;
+            }
+        } else if (rc != FR_ENOTFOUND) {
+            return NULL;
+        }
+    }
+    if (!st)
+        st = fr_agg_state_new(plan);
+    entry_t *en = calloc(1, sizeof *en);
+    if (!st || !en)
+        goto nomem;
+    slot = fr_map_insert(&vr->map, key, klen, h, en);
+    if (!slot)
+        goto nomem;
+    en->st = st;
+    en->key = slot->key;
+    en->klen = (uint32_t)klen;
+    en->view = (uint16_t)v;
+    stat_add(&e->stats.entities_cached, 1);
+    return en;
+nomem:
+    fr_agg_state_free(st);
+    free(en);
+    return NULL;
+}
+
+static int apply_record(fr_engine_t *e, int s, const fr_source_rec_t *r)
+{
+    source_rt_t *sr = &e->srcs[s];
+    const fr_record_proj_t *pj = proj_for(e, s, fr_record_fingerprint(r->data, r->len));
+    int64_t ts;
+    if (!pj || fr_record_decode(pj, r->data, r->len, e->vals, &ts)) {
+        stat_add(&e->stats.undecodable, 1);
+        return 0;
+    }
+    for (size_t i = 0; i < sr->nviews; i++) {
+        int v = sr->views[i];
+        const fr_view_spec_t *vs = &e->cfg->views[v];
+        if (!fr_filter_match(&vs->filter, e->vals))
+            continue;
+        char tmp[24];
+        const char *key;
+        int klen = fr_entity_key(&e->vals[vs->entity], tmp, &key);
+        if (klen <= 0)
+            continue; /* ingest guarantees a key; an old record may lack one */
+        entry_t *en = entry_get(e, v, key, (size_t)klen);
+        if (!en)
+            return FR_ENOMEM;
+        int rc = fr_agg_state_apply(en->st, &vs->plan, ts, r->offset, e->vals);
+        if (rc)
+            return rc;
+        if (!en->dirty) {
+            en->dirty = 1;
+            en->next_dirty = e->dirty;
+            e->dirty = en;
+            if (e->ndirty++ == 0)
+                e->first_dirty_ns = fr_mono_ns();
+        }
+        stat_add(&e->stats.applied, 1);
+    }
+    if (ts > sr->wm)
+        sr->wm = ts;
+    sr->next = r->offset + 1;
+    sr->moved = 1;
+    return 0;
+}
+
+static void evict(fr_engine_t *e)
+{
+    uint64_t cap = e->cfg->processor.cache_entities;
+    uint64_t total = 0;
+    for (size_t v = 0; v < e->cfg->nviews; v++)
+        total += e->views[v].map.size;
+    if (total <= cap)
+        return;
+    uint64_t target = cap - cap / 10;
+    for (size_t v = 0; v < e->cfg->nviews && total > target; v++) {
+        view_rt_t *vr = &e->views[v];
+        fr_map_t *m = &vr->map;
+        size_t scanned = 0;
+        while (total > target && m->size && scanned < m->cap) {
+            size_t i = vr->evict_at++ & (m->cap - 1);
+            fr_map_slot_t *s = &m->slots[i];
+            scanned++;
+            if (!s->hash)
+                continue;
+            entry_t *en = s->value;
+            if (en->dirty)
+                continue;
+            fr_agg_state_free(en->st);
+            free(en);
+            fr_map_delete(m, s);
+            vr->lookup = 1;
+            total--;
+            stat_add(&e->stats.entities_cached, (uint64_t)-1);
+            /* backward shift may have moved an unvisited entry into i */
+            vr->evict_at--;
+        }
+    }
+}
+
+int fr_engine_commit(fr_engine_t *e)
+{
+    int moved = 0;
+    for (size_t s = 0; s < e->cfg->nsources; s++)
+        moved |= e->srcs[s].moved;
+    if (!e->ndirty && !moved)
+        return 0;
+    uint64_t t0 = fr_mono_ns();
+    if (e->puts_cap < e->ndirty) {
+        fr_store_put_t *p = realloc(e->puts, e->ndirty * sizeof *p);
+        if (!p)
+            return FR_ENOMEM;
+        e->puts = p;
+        e->puts_cap = e->ndirty;
+    }
+    fr_buf_reset(&e->enc);
+    size_t *offs = (size_t *)calloc(e->ndirty ? e->ndirty : 1, sizeof *offs);
+    if (!offs)
+        return FR_ENOMEM;
+    int rc = 0;
+    size_t n = 0;
+    for (entry_t *en = e->dirty; en; en = en->next_dirty, n++) {
+        int v = en->view;
+        offs[n] = e->enc.len;
+        rc = fr_agg_state_encode(en->st, &e->cfg->views[v].plan, &e->enc);
+        if (rc)
+            break;
+        e->puts[n] = (fr_store_put_t){.view = v, .key = en->key, .klen = en->klen};
+    }
+    if (!rc) {
+        for (size_t i = 0; i < n; i++) {
+            size_t end = i + 1 < n ? offs[i + 1] : e->enc.len;
+            e->puts[i].val = e->enc.p + offs[i];
+            e->puts[i].vlen = end - offs[i];
+        }
+        fr_store_pos_t pos[FR_CONFIG_MAX_SOURCES];
+        size_t npos = 0;
+        for (size_t s = 0; s < e->cfg->nsources; s++) {
+            if (!e->srcs[s].src || !e->srcs[s].moved)
+                continue;
+            pos[npos++] = (fr_store_pos_t){.source = (int)s, .partition = 0,
+                                           .next_offset = e->srcs[s].next,
+                                           .watermark = e->srcs[s].wm};
+        }
+        rc = fr_store_commit(e->store, e->puts, n, pos, npos);
+    }
+    free(offs);
+    if (rc) {
+        stat_add(&e->stats.commit_errors, 1);
+        return rc;
+    }
+    for (entry_t *en = e->dirty, *next; en; en = next) {
+        next = en->next_dirty;
+        en->dirty = 0;
+        en->next_dirty = NULL;
+    }
+    e->dirty = NULL;
+    e->ndirty = 0;
+    for (size_t s = 0; s < e->cfg->nsources; s++)
+        e->srcs[s].moved = 0;
+    stat_add(&e->stats.commits, 1);
+    stat_set(&e->stats.last_commit_us, (fr_mono_ns() - t0) / 1000);
+    __atomic_store_n(&e->stats.last_commit_ms, fr_now_ms(), __ATOMIC_RELAXED);
+    evict(e);
+    return 0;
+}
+
+int fr_engine_step(fr_engine_t *e, int timeout_ms, size_t *napplied)
+{
+    size_t total = 0;
+    int rc = 0, any_full = 0;
+    rc = fr_store_rd_begin(e->rd);
+    if (rc)
+        return rc;
+    for (size_t s = 0; !rc && s < e->cfg->nsources; s++) {
+        source_rt_t *sr = &e->srcs[s];
+        if (!sr->src)
+            continue;
+        size_t n = 0;
+        rc = fr_source_poll(sr->src, e->recs, POLL_MAX, &n, 0);
+        for (size_t i = 0; !rc && i < n; i++) {
+            if (e->recs[i].offset < sr->next)
+                continue; /* already applied (re-delivered) */
+            rc = apply_record(e, (int)s, &e->recs[i]);
+        }
+        fr_source_release(sr->src);
+        stat_add(&e->stats.records, n);
+        total += n;
+        any_full |= n == POLL_MAX;
+    }
+    fr_store_rd_end(e->rd);
+    if (napplied)
+        *napplied = total;
+    if (rc)
+        return rc;
+    uint64_t now = fr_mono_ns();
+    int caught_up = !any_full;
+    int due = e->ndirty &&
+              (caught_up || e->ndirty >= MAX_DIRTY ||
+               now - e->first_dirty_ns >= (uint64_t)e->cfg->processor.commit_interval_ms * 1000000u);
+    int moved = 0;
+    for (size_t s = 0; s < e->cfg->nsources; s++)
+        moved |= e->srcs[s].moved;
+    if (!e->manual && (due || (moved && caught_up)) && now >= e->retry_at_ns) {
+        rc = fr_engine_commit(e);
+        if (rc) {
+            e->retry_at_ns = now + 100000000u; /* retry in 100 ms */
+            fr_warn("commit failed (%s); retrying", fr_strerror(rc));
+            return rc;
+        }
+    }
+    if (total == 0 && timeout_ms > 0) {
+        /* idle: wait for appends on the first source that can wake us */
+        for (size_t s = 0; s < e->cfg->nsources; s++) {
+            source_rt_t *sr = &e->srcs[s];
+            if (!sr->src)
+                continue;
+            rc = fr_source_wait(sr->src, timeout_ms);
+            break;
+        }
+    }
+    return rc;
+}
+
+int fr_engine_run(fr_engine_t *e, volatile sig_atomic_t *stop)
+{
+    int rc = 0;
+    while (!*stop) {
+        /* failures are retried: a failed commit keeps its state dirty and
+         * backs off; a failed poll is polled again */
+        rc = fr_engine_step(e, 20, NULL);
+        if (rc == FR_ENOMEM) {
+            /* a record may be half applied: the in-memory state can no
+             * longer be trusted.  Stop; a restart resumes from the store. */
+            return rc;
+        }
+        if (rc) {
+            struct timespec ts = {0, 20000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    for (int i = 0; i < 50; i++) {
+        rc = fr_engine_commit(e);
+        if (!rc)
+            break;
+        struct timespec ts = {0, 100000000};
+        nanosleep(&ts, NULL);
+    }
+    return rc;
+}
+
+void fr_engine_stats(const fr_engine_t *e, fr_engine_stats_t *out)
+{
+    out->records = __atomic_load_n(&e->stats.records, __ATOMIC_RELAXED);
+    out->applied = __atomic_load_n(&e->stats.applied, __ATOMIC_RELAXED);
+    out->undecodable = __atomic_load_n(&e->stats.undecodable, __ATOMIC_RELAXED);
+    out->commits = __atomic_load_n(&e->stats.commits, __ATOMIC_RELAXED);
+    out->commit_errors = __atomic_load_n(&e->stats.commit_errors, __ATOMIC_RELAXED);
+    out->entities_cached = __atomic_load_n(&e->stats.entities_cached, __ATOMIC_RELAXED);
+    out->last_commit_us = __atomic_load_n(&e->stats.last_commit_us, __ATOMIC_RELAXED);
+    out->last_commit_ms = __atomic_load_n(&e->stats.last_commit_ms, __ATOMIC_RELAXED);
+}
+
+uint64_t fr_engine_lag(const fr_engine_t *e)
+{
+    uint64_t lag = 0;
+    for (size_t s = 0; s < e->cfg->nsources; s++)
+        if (e->srcs[s].src && e->srcs[s].src->ops->lag)
+            lag += e->srcs[s].src->ops->lag(e->srcs[s].src);
+    return lag;
+}

@@ -1,0 +1,336 @@
+/*
+ * main.c - command-line dispatch: `freshet <command> [options]`.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "engine/engine.h"
+#include "gen/gen.h"
+#include "serve/demo.h"
+#include "serve/serve.h"
+#include "source/elog.h"
+#include "store/store.h"
+
+#ifndef FRESHET_VERSION
+#define FRESHET_VERSION "0.1.0"
+#endif
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: freshet <command> [options]\n\n"
+               "commands:\n"
+               "  run       -c FILE [--demo]   ingest, process and serve in one process\n"
+               "  serve     -c FILE            HTTP ingest and feature serving only\n"
+               "  process   -c FILE            the processor only (log -> online store)\n"
+               "  validate  -c FILE            check a configuration file\n"
+               "  generate  [--to DEST] ...    synthetic transactions (NDJSON, file or HTTP)\n"
+               "  dlq list  -c FILE            show dead-lettered events\n\n"
+               "`freshet <command> --help` tells more; `freshet --version` the version.\n");
+}
+
+typedef struct {
+    const char *config;
+    int demo;
+    double demo_rate;
+    const char *listen;
+    int verbose;
+} common_t;
+
+static int parse_common(int argc, char **argv, common_t *o, const char *cmd, const char *help)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"demo", no_argument, NULL, 'd'},
+        {"demo-rate", required_argument, NULL, 'r'}, {"listen", required_argument, NULL, 'l'},
+        {"verbose", no_argument, NULL, 'v'},         {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    memset(o, 0, sizeof *o);
+    o->demo_rate = 200;
+    optind = 1;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': o->config = optarg; break;
+        case 'd': o->demo = 1; break;
+        case 'r': o->demo_rate = atof(optarg); break;
+        case 'l': o->listen = optarg; break;
+        case 'v': o->verbose = 1; break;
+        case 'h': printf("usage: freshet %s %s\n", cmd, help); exit(0);
+        default: fprintf(stderr, "usage: freshet %s %s\n", cmd, help); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "freshet %s: unexpected argument '%s'\n", cmd, argv[optind]);
+        return 2;
+    }
+    if (!o->config) {
+        fprintf(stderr, "freshet %s: -c FILE is required\nusage: freshet %s %s\n", cmd, cmd, help);
+        return 2;
+    }
+    if (o->verbose)
+        fr_log_level = FR_LOG_DEBUG;
+    return 0;
+}
+
+static fr_config_t *load_config(const char *path, const char *listen)
+{
+    char err[1024];
+    fr_config_t *cfg = NULL;
+    if (fr_config_load(path, &cfg, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return NULL;
+    }
+    if (listen) {
+        const char *colon = strrchr(listen, ':');
+        if (!colon) {
+            fprintf(stderr, "--listen: expected HOST:PORT\n");
+            fr_config_free(cfg);
+            return NULL;
+        }
+        free(cfg->server.listen_host);
+        cfg->server.listen_host = strndup(listen, (size_t)(colon - listen));
+        cfg->server.listen_port = atoi(colon + 1);
+    }
+    return cfg;
+}
+
+static int schema_lookup(void *ctx, int source, uint64_t fp, fr_buf_t *out)
+{
+    (void)source;
+    return fr_elog_schema_get(ctx, fp, out);
+}
+
+/* run / serve / process: which parts to start. */
+enum { PART_SERVE = 1, PART_PROCESS = 2 };
+
+static int cmd_node(int argc, char **argv, int parts)
+{
+    const char *help = parts == (PART_SERVE | PART_PROCESS)
+                           ? "-c FILE [--demo] [--demo-rate N] [--listen HOST:PORT] [-v]\n"
+                             "  Ingests events over HTTP into the embedded log, processes them into\n"
+                             "  the online store and serves features.  --demo feeds synthetic\n"
+                             "  transactions (default 200 events/s) into the first source."
+                       : parts == PART_SERVE
+                             ? "-c FILE [--listen HOST:PORT] [-v]\n"
+                               "  HTTP ingest and feature serving; pair with `freshet process`."
+                             : "-c FILE [-v]\n  Applies the log to the online store, exactly once.";
+    common_t o;
+    int rc = parse_common(argc, argv, &o, argv[0], help);
+    if (rc)
+        return rc;
+    if (o.demo && !(parts & PART_SERVE)) {
+        fprintf(stderr, "--demo needs `freshet run`\n");
+        return 2;
+    }
+    fr_config_t *cfg = load_config(o.config, o.listen);
+    if (!cfg)
+        return 1;
+    char err[1024] = "";
+    fr_elog_t *log = NULL;
+    fr_store_t *store = NULL;
+    fr_engine_t *engine = NULL;
+    fr_server_t *srv = NULL;
+    fr_demo_t *demo = NULL;
+    fr_source_t *sources[FR_CONFIG_MAX_SOURCES] = {0};
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/log", cfg->store.path);
+    rc = fr_store_open(cfg, &store, err, sizeof err);
+    if (!rc)
+        rc = fr_elog_open(dir, cfg, &log, err, sizeof err);
+    if (rc)
+        goto out;
+    if (parts & PART_PROCESS) {
+        for (size_t s = 0; !rc && s < cfg->nsources; s++)
+            if (!cfg->sources[s].kafka.enabled)
+                rc = fr_elog_source_open(log, (int)s, &sources[s]);
+        if (!rc)
+            rc = fr_engine_new(cfg, store, sources, schema_lookup, log, &engine, err, sizeof err);
+        if (rc)
+            goto out;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (parts & PART_SERVE) {
+        fr_server_opts_t so = {.cfg = cfg, .store = store, .log = log, .engine = engine};
+        rc = fr_server_start(&so, &srv, err, sizeof err);
+        if (rc)
+            goto out;
+        fr_info("freshet %s listening on http://%s:%d (store: %s at %s)", FRESHET_VERSION,
+                cfg->server.listen_host, fr_server_port(srv), store->ops->kind, cfg->store.path);
+    }
+    if (o.demo) {
+        rc = fr_demo_start(cfg, log, 0, o.demo_rate, (uint64_t)time(NULL), &demo);
+        if (rc) {
+            snprintf(err, sizeof err, "demo feeder: %s", fr_strerror(rc));
+            goto out;
+        }
+        fr_info("demo: feeding %.0f synthetic events/s into source '%s'", o.demo_rate,
+                cfg->sources[0].name);
+        fr_info("try: curl -s http://%s:%d/v1/features/%s/c000001", cfg->server.listen_host,
+                fr_server_port(srv), cfg->nviews ? cfg->views[0].name : "VIEW");
+    }
+    if (engine) {
+        fr_info("processor: %zu sources, %zu views, commit every %" PRId64 " ms", cfg->nsources,
+                cfg->nviews, cfg->processor.commit_interval_ms);
+        rc = fr_engine_run(engine, &g_stop);
+        if (rc)
+            snprintf(err, sizeof err, "processor stopped: %s", fr_strerror(rc));
+    } else {
+        while (!g_stop)
+            pause();
+    }
+    fr_info("stopping");
+out:
+    fr_demo_stop(demo);
+    fr_server_stop(srv);
+    fr_engine_free(engine);
+    for (size_t s = 0; s < FR_CONFIG_MAX_SOURCES; s++)
+        fr_source_close(sources[s]);
+    fr_elog_close(log);
+    fr_store_close(store);
+    fr_config_free(cfg);
+    if (rc) {
+        fprintf(stderr, "freshet %s: %s\n", argv[0], err[0] ? err : fr_strerror(rc));
+        return 1;
+    }
+    return 0;
+}
+
+static int cmd_validate(int argc, char **argv)
+{
+    common_t o;
+    int rc = parse_common(argc, argv, &o, "validate", "-c FILE\n  Checks a configuration file.");
+    if (rc)
+        return rc;
+    fr_config_t *cfg = load_config(o.config, NULL);
+    if (!cfg)
+        return 1;
+    size_t nf = 0;
+    for (size_t v = 0; v < cfg->nviews; v++)
+        nf += cfg->views[v].naggs * cfg->views[v].nwindows;
+    printf("%s: ok (%zu sources, %zu feature views, %zu features)\n", o.config, cfg->nsources,
+           cfg->nviews, nf);
+    fr_config_free(cfg);
+    return 0;
+}
+
+static int print_dlq(void *ctx, uint64_t seq, const char *json, size_t len)
+{
+    const char *source = ctx;
+    if (source) {
+        char pat[FR_CONFIG_MAX_NAME + 16];
+        int n = snprintf(pat, sizeof pat, "{\"source\":\"%s\"", source);
+        if ((size_t)n > len || memcmp(json, pat, (size_t)n) != 0)
+            return 0;
+    }
+    printf("{\"seq\":%" PRIu64 ",%.*s\n", seq, (int)len - 1, json + 1);
+    return 0;
+}
+
+static int cmd_dlq(int argc, char **argv)
+{
+    const char *help = "list -c FILE [--source NAME] [--from SEQ] [--limit N]\n"
+                       "  Prints dead-lettered events as NDJSON, oldest first.";
+    if (argc < 2 || strcmp(argv[1], "list") != 0) {
+        if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+            printf("usage: freshet dlq %s\n", help);
+            return 0;
+        }
+        fprintf(stderr, "usage: freshet dlq %s\n", help);
+        return 2;
+    }
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"source", required_argument, NULL, 's'},
+                                         {"from", required_argument, NULL, 'f'},
+                                         {"limit", required_argument, NULL, 'n'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *config = NULL, *source = NULL;
+    uint64_t from = 0, limit = UINT64_MAX;
+    optind = 2;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': config = optarg; break;
+        case 's': source = optarg; break;
+        case 'f': from = strtoull(optarg, NULL, 10); break;
+        case 'n': limit = strtoull(optarg, NULL, 10); break;
+        case 'h': printf("usage: freshet dlq %s\n", help); return 0;
+        default: fprintf(stderr, "usage: freshet dlq %s\n", help); return 2;
+        }
+    }
+    if (!config) {
+        fprintf(stderr, "freshet dlq list: -c FILE is required\n");
+        return 2;
+    }
+    fr_config_t *cfg = load_config(config, NULL);
+    if (!cfg)
+        return 1;
+    char dir[4096], err[1024];
+    snprintf(dir, sizeof dir, "%s/log", cfg->store.path);
+    fr_elog_t *log;
+    int rc = fr_elog_open(dir, cfg, &log, err, sizeof err);
+    if (!rc) {
+        rc = fr_elog_dlq_scan(log, from, limit, print_dlq, (void *)source);
+        fr_elog_close(log);
+    } else {
+        fprintf(stderr, "freshet dlq: %s\n", err);
+    }
+    fr_config_free(cfg);
+    return rc ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+        printf("freshet %s\n", FRESHET_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    argc--;
+    argv++;
+    if (!strcmp(cmd, "run"))
+        return cmd_node(argc, argv, PART_SERVE | PART_PROCESS);
+    if (!strcmp(cmd, "serve"))
+        return cmd_node(argc, argv, PART_SERVE);
+    if (!strcmp(cmd, "process"))
+        return cmd_node(argc, argv, PART_PROCESS);
+    if (!strcmp(cmd, "validate"))
+        return cmd_validate(argc, argv);
+    if (!strcmp(cmd, "generate"))
+        return fr_gen_cmd(argc, argv);
+    if (!strcmp(cmd, "dlq"))
+        return cmd_dlq(argc, argv);
+    fprintf(stderr, "freshet: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}

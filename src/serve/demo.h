@@ -1,0 +1,20 @@
+/*
+ * demo.h - the in-process demo feeder behind `freshet run --demo`: the
+ * synthetic transaction generator (gen/) writing into the ingest path at a
+ * steady rate, exactly as HTTP clients would.
+ */
+#ifndef FR_SERVE_DEMO_H
+#define FR_SERVE_DEMO_H
+
+#include "config/config.h"
+#include "source/elog.h"
+
+typedef struct fr_demo fr_demo_t;
+
+/* Starts feeding source src at rate events/s.  0 or an error. */
+int fr_demo_start(const fr_config_t *cfg, fr_elog_t *log, int src, double rate, uint64_t seed,
+                  fr_demo_t **out);
+/* Stops the feeder and frees it. */
+void fr_demo_stop(fr_demo_t *d);
+
+#endif

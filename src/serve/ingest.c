@@ -1,0 +1,312 @@
+/*
+ * ingest.c - request body -> typed records -> embedded log (see ingest.h).
+ *
+ * JSON is parsed here once; the log keeps typed binary records.  Whether a
+ * body is an array, one (possibly pretty-printed) object, or NDJSON is told
+ * from its first bytes.  In NDJSON each line stands alone, so one malformed
+ * line is a dead letter and the others go on.
+ */
+#include "serve/ingest.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/hash.h"
+#include "core/jw.h"
+#include "event/event.h"
+
+/* Errors listed in an answer, at most (all are in the dead-letter queue). */
+#define MAX_LISTED_ERRORS 20
+
+typedef struct {
+    fr_append_event_t *evs;
+    json_t *whole;       /* the parsed body (object or array), or NULL */
+    json_t **docs;       /* NDJSON documents to release */
+    fr_reject_t *rejs;
+    size_t *roff;        /* where each event's record starts in recs, or SIZE_MAX */
+    size_t n, cap;
+    size_t ndocs;
+    size_t malformed;    /* events refused as malformed JSON */
+} batch_t;
+
+static int batch_grow(batch_t *b)
+{
+    if (b->n < b->cap)
+        return 0;
+    if (b->cap >= FR_INGEST_MAX_EVENTS)
+        return FR_ELIMIT;
+    size_t cap = b->cap ? b->cap * 2 : 64;
+    if (cap > FR_INGEST_MAX_EVENTS)
+        cap = FR_INGEST_MAX_EVENTS;
+    fr_append_event_t *e = realloc(b->evs, cap * sizeof *e);
+    if (!e)
+        return FR_ENOMEM;
+    b->evs = e;
+    fr_reject_t *r = realloc(b->rejs, cap * sizeof *r);
+    if (!r)
+        return FR_ENOMEM;
+    b->rejs = r;
+    json_t **d = realloc(b->docs, cap * sizeof *d);
+    if (!d)
+        return FR_ENOMEM;
+    b->docs = d;
+    size_t *o = realloc(b->roff, cap * sizeof *o);
+    if (!o)
+        return FR_ENOMEM;
+    b->roff = o;
+    b->cap = cap;
+    return 0;
+}
+
+static void batch_free(batch_t *b)
+{
+    for (size_t i = 0; i < b->ndocs; i++)
+        json_decref(b->docs[i]);
+    json_decref(b->whole);
+    free(b->evs);
+    free(b->rejs);
+    free(b->docs);
+    free(b->roff);
+}
+
+/* Types one event; records go to recs, their offsets fixed up later. */
+static int add_event(const fr_config_t *cfg, int src, batch_t *b, json_t *obj, const char *raw,
+                     size_t raw_len, fr_buf_t *recs, uint64_t fp, fr_value_t *vals)
+{
+    int rc = batch_grow(b);
+    if (rc)
+        return rc;
+    fr_append_event_t *ev = &b->evs[b->n];
+    fr_reject_t *rej = &b->rejs[b->n];
+    memset(ev, 0, sizeof *ev);
+    ev->raw = raw;
+    ev->raw_len = raw_len;
+    ev->json = raw ? NULL : obj;
+    b->roff[b->n] = SIZE_MAX;
+    b->n++;
+    const fr_source_spec_t *spec = &cfg->sources[src];
+    rc = fr_event_from_json(spec, obj, vals, &ev->ts, rej);
+    if (!rc) {
+        /* every view on this source needs a usable entity key */
+        for (size_t v = 0; v < cfg->nviews; v++) {
+            const fr_view_spec_t *vs = &cfg->views[v];
+            if (vs->source != src)
+                continue;
+            char tmp[24];
+            const char *key;
+            int kl = fr_entity_key(&vals[vs->entity], tmp, &key);
+            if (kl <= 0 || kl > cfg->server.max_key_bytes) {
+                rej->reason = "bad_entity_key";
+                snprintf(rej->detail, sizeof rej->detail,
+                         "entity field '%s' must be 1..%d bytes", spec->fields[vs->entity].name,
+                         cfg->server.max_key_bytes);
+                rc = FR_ELIMIT;
+                break;
+            }
+        }
+    }
+    if (rc) {
+        ev->reason = rej->reason;
+        ev->detail = rej->detail;
+        return 0;
+    }
+    b->roff[b->n - 1] = recs->len;
+    return fr_record_encode(spec, fp, vals, ev->ts, recs);
+}
+
+static int add_malformed(batch_t *b, const char *raw, size_t raw_len, const json_error_t *je)
+{
+    int rc = batch_grow(b);
+    if (rc)
+        return rc;
+    fr_append_event_t *ev = &b->evs[b->n];
+    fr_reject_t *rej = &b->rejs[b->n];
+    memset(ev, 0, sizeof *ev);
+    ev->raw = raw;
+    ev->raw_len = raw_len;
+    b->roff[b->n] = SIZE_MAX;
+    rej->reason = "malformed_json";
+    snprintf(rej->detail, sizeof rej->detail, "%.120s (line %d, column %d)", je->text, je->line,
+             je->column);
+    ev->reason = rej->reason;
+    ev->detail = rej->detail;
+    b->n++;
+    b->malformed++;
+    return 0;
+}
+
+static int error_json(fr_buf_t *out, int status, const char *error, const char *detail)
+{
+    fr_buf_reset(out);
+    fr_buf_addstr(out, "{\"error\":");
+    fr_jw_cstr(out, error);
+    fr_buf_addstr(out, ",\"detail\":");
+    fr_jw_cstr(out, detail);
+    fr_buf_addc(out, '}');
+    return status;
+}
+
+/* Renders the answer, prefixed by its 3-digit status (kept with the key). */
+static int render(const fr_append_req_t *req, fr_buf_t *out)
+{
+    const batch_t *b = req->ctx;
+    int status = req->accepted ? 200 : b->malformed == req->rejected ? 400 : 422;
+    int rc = fr_buf_printf(out, "%03d{\"accepted\":%zu,\"rejected\":%zu,", status, req->accepted,
+                           req->rejected);
+    if (!rc && req->accepted)
+        rc = fr_buf_printf(out, "\"first_offset\":%" PRIu64 ",\"last_offset\":%" PRIu64 ",",
+                           req->first_offset, req->last_offset);
+    else if (!rc)
+        rc = fr_buf_addstr(out, "\"first_offset\":null,\"last_offset\":null,");
+    rc = rc ? rc : fr_buf_addstr(out, "\"errors\":[");
+    size_t listed = 0;
+    for (size_t i = 0; !rc && i < req->n && listed < MAX_LISTED_ERRORS; i++) {
+        const fr_append_event_t *ev = &req->events[i];
+        if (!ev->reason)
+            continue;
+        rc = fr_buf_printf(out, "%s{\"index\":%zu,\"reason\":", listed++ ? "," : "", i);
+        rc = rc ? rc : fr_jw_cstr(out, ev->reason);
+        rc = rc ? rc : fr_buf_addstr(out, ",\"detail\":");
+        rc = rc ? rc : fr_jw_cstr(out, ev->detail ? ev->detail : "");
+        rc = rc ? rc : fr_buf_addc(out, '}');
+    }
+    rc = rc ? rc : fr_buf_addstr(out, "]}");
+    return rc;
+}
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+        p++;
+    return p;
+}
+
+int fr_ingest(const fr_config_t *cfg, fr_elog_t *log, int src, const char *body, size_t len,
+              const char *idem, size_t idem_len, fr_buf_t *out)
+{
+    batch_t b = {0};
+    fr_buf_t recs;
+    fr_buf_init(&recs, (size_t)1 << 30);
+    fr_value_t vals[FR_CONFIG_MAX_FIELDS];
+    int status = 0, rc = 0;
+    uint64_t fp = fr_schema_fingerprint(&cfg->sources[src]);
+    const char *end = body + len, *p = skip_ws(body, end);
+    json_error_t je;
+
+    if (p == end) {
+        status = error_json(out, 400, "empty_body", "expected a JSON object, an array, or NDJSON");
+        goto out;
+    }
+    if (*p == '[' || *p == '{') {
+        b.whole = json_loadb(p, (size_t)(end - p), JSON_DISABLE_EOF_CHECK, &je);
+        int trailing = b.whole && skip_ws(p + je.position, end) != end;
+        if (trailing && *p == '[') {
+            json_decref(b.whole);
+            b.whole = NULL;
+            snprintf(je.text, sizeof je.text, "unexpected text after the array");
+        } else if (trailing) {
+            json_decref(b.whole); /* more after one object: NDJSON */
+            b.whole = NULL;
+        }
+        if (!b.whole && *p == '[')
+            rc = add_malformed(&b, body, len, &je); /* nothing usable: a dead letter, 400 */
+    }
+    if (b.whole && json_is_array(b.whole)) {
+        if (json_array_size(b.whole) > FR_INGEST_MAX_EVENTS) {
+            status = error_json(out, 413, "too_many_events",
+                                "a request carries at most 100000 events");
+            goto out;
+        }
+        size_t i;
+        json_t *el;
+        json_array_foreach(b.whole, i, el)
+        {
+            rc = add_event(cfg, src, &b, el, NULL, 0, &recs, fp, vals);
+            if (rc)
+                break;
+        }
+    } else if (b.whole) {
+        rc = add_event(cfg, src, &b, b.whole, NULL, 0, &recs, fp, vals);
+    } else if (b.n == 0) {
+        /* NDJSON: one document per line */
+        const char *line = body;
+        while (!rc && line < end) {
+            const char *nl = memchr(line, '\n', (size_t)(end - line));
+            const char *le = nl ? nl : end;
+            const char *s = skip_ws(line, le);
+            if (s < le) {
+                json_t *doc = json_loadb(s, (size_t)(le - s), 0, &je);
+                if (!doc) {
+                    rc = add_malformed(&b, s, (size_t)(le - s), &je);
+                } else {
+                    rc = add_event(cfg, src, &b, doc, s, (size_t)(le - s), &recs, fp, vals);
+                    if (b.ndocs < b.n)
+                        b.docs[b.ndocs++] = doc;
+                    else
+                        json_decref(doc);
+                }
+            }
+            line = nl ? nl + 1 : end;
+        }
+    }
+    if (rc == FR_ELIMIT) {
+        status = error_json(out, 413, "too_many_events", "a request carries at most 100000 events");
+        goto out;
+    }
+    if (rc) {
+        status = error_json(out, 503, "overloaded", fr_strerror(rc));
+        goto out;
+    }
+    for (size_t i = 0; i < b.n; i++) {
+        if (b.evs[i].reason)
+            continue;
+        size_t endo = recs.len;
+        for (size_t j = i + 1; j < b.n; j++)
+            if (b.roff[j] != SIZE_MAX) {
+                endo = b.roff[j];
+                break;
+            }
+        b.evs[i].rec = recs.p + b.roff[i];
+        b.evs[i].rec_len = endo - b.roff[i];
+    }
+    fr_append_req_t req = {
+        .source = src,
+        .events = b.evs,
+        .n = b.n,
+        .idem_key = idem,
+        .idem_len = idem_len,
+        .body_hash = fr_hash64(body, len, 0x69646d),
+        .render = render,
+        .ctx = &b,
+    };
+    rc = fr_elog_append(log, &req);
+    if (rc == FR_ECONFLICT) {
+        status = error_json(out, 422, "idempotency_key_reused",
+                            "this Idempotency-Key was used with a different body");
+    } else if (rc) {
+        status = error_json(out, 503, "log_unavailable", fr_strerror(rc));
+    } else if (req.replayed) {
+        fr_buf_reset(out);
+        status = req.answer_len > 3 ? atoi((char[4]){req.answer[0], req.answer[1], req.answer[2], 0})
+                                    : 500;
+        fr_buf_add(out, req.answer + 3, req.answer_len > 3 ? req.answer_len - 3 : 0);
+    } else {
+        fr_buf_reset(out);
+        if (render(&req, out) || out->len < 3) {
+            status = error_json(out, 500, "internal", "answer too large");
+        } else {
+            status = atoi((char[4]){out->p[0], out->p[1], out->p[2], 0});
+            memmove(out->p, out->p + 3, out->len - 3);
+            out->len -= 3;
+            out->p[out->len] = '\0';
+        }
+    }
+    free(req.answer);
+out:
+    batch_free(&b);
+    fr_buf_destroy(&recs);
+    return status;
+}

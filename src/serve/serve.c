@@ -1,0 +1,611 @@
+/*
+ * serve.c - HTTP routes on libmicrohttpd (see serve.h).
+ *
+ * Handlers follow the two-phase pattern: the first call only allocates the
+ * request context (queueing a response there would cost keep-alive in
+ * libmicrohttpd 0.9.75), upload calls fill a body buffer born with
+ * server.max_body_bytes as its maximum, and the last call answers.
+ * Feature reads use a per-thread store read session, so a read is a
+ * snapshot and costs no allocation beyond the answer.
+ */
+#include "serve/serve.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agg/agg.h"
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/jw.h"
+#include "core/log.h"
+#include "serve/ingest.h"
+
+#ifndef FRESHET_VERSION
+#define FRESHET_VERSION "0.1.0"
+#endif
+
+struct fr_server {
+    fr_server_opts_t o;
+    struct MHD_Daemon *d;
+    pthread_key_t rd_key;
+    int port;
+};
+
+typedef struct {
+    fr_buf_t body;
+    int too_large;
+} req_t;
+
+static void rd_destroy(void *p)
+{
+    fr_store_rd_free(p);
+}
+
+/* This thread's read session, created on first use. */
+static fr_store_rd_t *thread_rd(fr_server_t *srv)
+{
+    fr_store_rd_t *rd = pthread_getspecific(srv->rd_key);
+    if (!rd && fr_store_rd_new(srv->o.store, &rd) == 0)
+        pthread_setspecific(srv->rd_key, rd);
+    return rd;
+}
+
+static enum MHD_Result send_buf(struct MHD_Connection *c, int status, fr_buf_t *b)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(b->len, b->p ? b->p : "", MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, int status, const char *error,
+                                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static enum MHD_Result send_error(struct MHD_Connection *c, int status, const char *error,
+                                  const char *fmt, ...)
+{
+    char detail[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    fr_buf_t b;
+    fr_buf_init(&b, 4096);
+    fr_buf_addstr(&b, "{\"error\":");
+    fr_jw_cstr(&b, error);
+    fr_buf_addstr(&b, ",\"detail\":");
+    fr_jw_cstr(&b, detail);
+    fr_buf_addc(&b, '}');
+    enum MHD_Result ret = send_buf(c, status, &b);
+    fr_buf_destroy(&b);
+    return ret;
+}
+
+/* Parses a decimal int64 (whole string). */
+static int parse_i64(const char *s, int64_t *out)
+{
+    if (!s || !*s)
+        return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* ---- features ----------------------------------------------------------- */
+
+/*
+ * Reads one entity of one view at as_of (inside a begun read session) and
+ * evaluates it into vals.  *found, *newest set; returns 0, or a store error
+ * (vals then hold the empty-window values: degraded).
+ */
+static int read_entity(fr_store_rd_t *rd, const fr_view_spec_t *vs, int v, const char *key,
+                       size_t klen, int64_t as_of, fr_value_t *vals, int *found, int64_t *newest)
+{
+    const void *p;
+    size_t n;
+    *found = 0;
+    *newest = INT64_MIN;
+    int rc = rd ? fr_store_get(rd, v, key, klen, &p, &n) : FR_ESTORE;
+    if (rc == 0) {
+        rc = fr_agg_eval_encoded(&vs->plan, p, n, as_of, vals, newest);
+        if (rc == 0) {
+            *found = 1;
+            return 0;
+        }
+        if (rc == FR_EMISMATCH)
+            rc = FR_ENOTFOUND; /* state of an older plan: as if absent until rebuilt */
+    }
+    fr_agg_eval_empty(&vs->plan, vals);
+    return rc == FR_ENOTFOUND ? 0 : rc;
+}
+
+static int render_features(fr_buf_t *b, const fr_view_spec_t *vs, const fr_value_t *vals,
+                           const char *prefix)
+{
+    int rc = fr_buf_addc(b, '{');
+    size_t nf = vs->naggs * vs->nwindows;
+    for (size_t i = 0; !rc && i < nf; i++) {
+        if (i)
+            rc = fr_buf_addc(b, ',');
+        if (prefix) {
+            char name[2 * FR_CONFIG_MAX_NAME + 16];
+            snprintf(name, sizeof name, "%s:%s", prefix, vs->feature_names[i]);
+            rc = rc ? rc : fr_jw_key(b, name);
+        } else {
+            rc = rc ? rc : fr_jw_key(b, vs->feature_names[i]);
+        }
+        rc = rc ? rc : fr_jw_value(b, &vals[i]);
+    }
+    return rc ? rc : fr_buf_addc(b, '}');
+}
+
+static enum MHD_Result get_features(fr_server_t *srv, struct MHD_Connection *c, const char *rest)
+{
+    const fr_config_t *cfg = srv->o.cfg;
+    const char *slash = strchr(rest, '/');
+    if (!slash || slash == rest || !slash[1])
+        return send_error(c, 404, "not_found", "expected /v1/features/{view}/{entity}");
+    char view[FR_CONFIG_MAX_NAME + 1];
+    size_t vl = (size_t)(slash - rest);
+    if (vl > FR_CONFIG_MAX_NAME)
+        return send_error(c, 404, "unknown_view", "no such view");
+    memcpy(view, rest, vl);
+    view[vl] = '\0';
+    int v = fr_config_view_index(cfg, view);
+    if (v < 0)
+        return send_error(c, 404, "unknown_view", "no view named '%s'", view);
+    const char *key = slash + 1;
+    size_t klen = strlen(key);
+    if (klen > (size_t)cfg->server.max_key_bytes)
+        return send_error(c, 414, "key_too_long", "entity keys are at most %d bytes",
+                          cfg->server.max_key_bytes);
+    int64_t now = fr_now_ms(), as_of = now;
+    const char *q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "as_of");
+    if (q && parse_i64(q, &as_of))
+        return send_error(c, 400, "bad_as_of", "as_of must be epoch milliseconds");
+    const fr_view_spec_t *vs = &cfg->views[v];
+    fr_value_t vals[FR_AGG_MAX_AGGS * FR_AGG_MAX_WINDOWS];
+    fr_store_rd_t *rd = thread_rd(srv);
+    int found = 0, rc = rd ? fr_store_rd_begin(rd) : FR_ENOMEM;
+    int64_t newest = INT64_MIN;
+    if (!rc)
+        rc = read_entity(rd, vs, v, key, klen, as_of, vals, &found, &newest);
+    else
+        fr_agg_eval_empty(&vs->plan, vals);
+    fr_buf_t b;
+    fr_buf_init(&b, 1 << 20);
+    fr_buf_addstr(&b, "{\"view\":");
+    fr_jw_cstr(&b, vs->name);
+    fr_buf_addstr(&b, ",\"entity\":");
+    fr_jw_str(&b, key, klen);
+    fr_buf_printf(&b, ",\"as_of\":%" PRId64 ",\"found\":%s,\"features\":", as_of,
+                  found ? "true" : "false");
+    render_features(&b, vs, vals, NULL);
+    if (found && newest != INT64_MIN)
+        fr_buf_printf(&b, ",\"freshness_ms\":%" PRId64, as_of - newest);
+    else
+        fr_buf_addstr(&b, ",\"freshness_ms\":null");
+    fr_buf_printf(&b, ",\"degraded\":%s}", rc ? "true" : "false");
+    if (rd && !rc)
+        fr_store_rd_end(rd);
+    else if (rd && rc)
+        fr_store_rd_end(rd);
+    enum MHD_Result ret = send_buf(c, 200, &b);
+    fr_buf_destroy(&b);
+    return ret;
+}
+
+typedef struct {
+    int view;
+    int feature; /* index in the view, or -1 for every feature */
+} fref_t;
+
+static enum MHD_Result post_features(fr_server_t *srv, struct MHD_Connection *c, req_t *rq)
+{
+    const fr_config_t *cfg = srv->o.cfg;
+    json_error_t je;
+    json_t *doc = json_loadb(rq->body.p ? rq->body.p : "", rq->body.len, 0, &je);
+    if (!doc)
+        return send_error(c, 400, "malformed_json", "%s (line %d, column %d)", je.text, je.line,
+                          je.column);
+    enum MHD_Result ret;
+    json_t *feats = json_object_get(doc, "features"), *ents = json_object_get(doc, "entities");
+    json_t *jas = json_object_get(doc, "as_of");
+    fref_t *refs = NULL;
+    fr_buf_t b;
+    fr_buf_init(&b, (size_t)1 << 28);
+    int64_t as_of = fr_now_ms();
+    if (!json_is_array(feats) || !json_is_array(ents) || !json_array_size(feats)) {
+        ret = send_error(c, 400, "bad_request",
+                         "expected {\"features\":[\"view:feature\",...],\"entities\":[...]}");
+        goto out;
+    }
+    if (jas && !json_is_null(jas)) {
+        if (!json_is_integer(jas)) {
+            ret = send_error(c, 400, "bad_as_of", "as_of must be epoch milliseconds");
+            goto out;
+        }
+        as_of = json_integer_value(jas);
+    }
+    size_t nf = json_array_size(feats), ne = json_array_size(ents), ncols = 0;
+    if (nf > (size_t)cfg->server.max_batch || ne > (size_t)cfg->server.max_batch) {
+        ret = send_error(c, 413, "batch_too_large", "at most %d features and entities",
+                         cfg->server.max_batch);
+        goto out;
+    }
+    refs = calloc(nf, sizeof *refs);
+    if (!refs) {
+        ret = send_error(c, 503, "overloaded", "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < nf; i++) {
+        const char *s = json_string_value(json_array_get(feats, i));
+        const char *colon = s ? strchr(s, ':') : NULL;
+        if (!colon || (size_t)(colon - s) > FR_CONFIG_MAX_NAME) {
+            ret = send_error(c, 400, "bad_feature", "features are named \"view:feature\"");
+            goto out;
+        }
+        char vn[FR_CONFIG_MAX_NAME + 1];
+        memcpy(vn, s, (size_t)(colon - s));
+        vn[colon - s] = '\0';
+        refs[i].view = fr_config_view_index(cfg, vn);
+        if (refs[i].view < 0) {
+            ret = send_error(c, 404, "unknown_view", "no view named '%s'", vn);
+            goto out;
+        }
+        const fr_view_spec_t *vs = &cfg->views[refs[i].view];
+        refs[i].feature = -1;
+        if (strcmp(colon + 1, "*") != 0) {
+            for (size_t k = 0; k < vs->naggs * vs->nwindows; k++)
+                if (strcmp(vs->feature_names[k], colon + 1) == 0)
+                    refs[i].feature = (int)k;
+            if (refs[i].feature < 0) {
+                ret = send_error(c, 404, "unknown_feature", "view '%s' has no feature '%s'", vn,
+                                 colon + 1);
+                goto out;
+            }
+        }
+        ncols += refs[i].feature < 0 ? vs->naggs * vs->nwindows : 1;
+    }
+    if (ncols * (ne ? ne : 1) > (size_t)cfg->server.max_batch) {
+        ret = send_error(c, 413, "batch_too_large",
+                         "entities x features is %zu; at most %d per request", ncols * ne,
+                         cfg->server.max_batch);
+        goto out;
+    }
+    for (size_t i = 0; i < ne; i++) {
+        json_t *je2 = json_array_get(ents, i);
+        size_t kl = json_is_string(je2) ? json_string_length(je2) : 0;
+        if (!(json_is_string(je2) || json_is_integer(je2)) || (json_is_string(je2) && !kl) ||
+            kl > (size_t)cfg->server.max_key_bytes) {
+            ret = send_error(c, 400, "bad_entity", "entity %zu must be a string of 1..%d bytes",
+                             i, cfg->server.max_key_bytes);
+            goto out;
+        }
+    }
+    fr_store_rd_t *rd = thread_rd(srv);
+    int rc = rd ? fr_store_rd_begin(rd) : FR_ENOMEM;
+    int degraded = rc != 0;
+    fr_value_t vals[FR_AGG_MAX_AGGS * FR_AGG_MAX_WINDOWS];
+    fr_buf_printf(&b, "{\"as_of\":%" PRId64 ",\"results\":[", as_of);
+    for (size_t i = 0; i < ne; i++) {
+        json_t *je2 = json_array_get(ents, i);
+        char tmp[24];
+        const char *key = tmp;
+        size_t klen;
+        if (json_is_string(je2)) {
+            key = json_string_value(je2);
+            klen = json_string_length(je2);
+        } else {
+            klen = (size_t)snprintf(tmp, sizeof tmp, "%" JSON_INTEGER_FORMAT,
+                                    json_integer_value(je2));
+        }
+        fr_buf_addstr(&b, i ? ",{\"entity\":" : "{\"entity\":");
+        fr_jw_str(&b, key, klen);
+        /* each distinct view once per entity, in request order */
+        fr_buf_addstr(&b, ",\"found\":{");
+        fr_buf_t fb;
+        fr_buf_init(&fb, (size_t)1 << 26);
+        fr_buf_addc(&fb, '{');
+        int firstv = 1, firstf = 1;
+        for (size_t f = 0; f < nf; f++) {
+            int seen = 0;
+            for (size_t g = 0; g < f; g++)
+                seen |= refs[g].view == refs[f].view;
+            if (seen)
+                continue;
+            int v = refs[f].view, found = 0;
+            const fr_view_spec_t *vs = &cfg->views[v];
+            int64_t newest;
+            if (!degraded) {
+                if (read_entity(rd, vs, v, key, klen, as_of, vals, &found, &newest))
+                    degraded = 1;
+            } else {
+                fr_agg_eval_empty(&vs->plan, vals);
+            }
+            fr_buf_printf(&b, "%s", firstv ? "" : ",");
+            fr_jw_key(&b, vs->name);
+            fr_buf_addstr(&b, found ? "true" : "false");
+            firstv = 0;
+            /* every requested feature of this view */
+            for (size_t g = f; g < nf; g++) {
+                if (refs[g].view != v)
+                    continue;
+                size_t lo = refs[g].feature < 0 ? 0 : (size_t)refs[g].feature;
+                size_t hi = refs[g].feature < 0 ? vs->naggs * vs->nwindows : lo + 1;
+                for (size_t k = lo; k < hi; k++) {
+                    char name[2 * FR_CONFIG_MAX_NAME + 16];
+                    snprintf(name, sizeof name, "%s:%s", vs->name, vs->feature_names[k]);
+                    if (!firstf)
+                        fr_buf_addc(&fb, ',');
+                    firstf = 0;
+                    fr_jw_key(&fb, name);
+                    fr_jw_value(&fb, &vals[k]);
+                }
+            }
+        }
+        fr_buf_addc(&fb, '}');
+        fr_buf_addstr(&b, "},\"features\":");
+        fr_buf_add(&b, fb.p, fb.len);
+        fr_buf_destroy(&fb);
+        fr_buf_addc(&b, '}');
+    }
+    fr_buf_printf(&b, "],\"degraded\":%s}", degraded ? "true" : "false");
+    if (rd && rc == 0)
+        fr_store_rd_end(rd);
+    ret = send_buf(c, 200, &b);
+out:
+    fr_buf_destroy(&b);
+    free(refs);
+    json_decref(doc);
+    return ret;
+}
+
+/* ---- ingest, health, status -------------------------------------------- */
+
+static enum MHD_Result post_events(fr_server_t *srv, struct MHD_Connection *c, const char *name,
+                                   req_t *rq)
+{
+    const fr_config_t *cfg = srv->o.cfg;
+    int s = fr_config_source_index(cfg, name);
+    if (s < 0)
+        return send_error(c, 404, "unknown_source", "no source named '%s'", name);
+    if (!srv->o.log)
+        return send_error(c, 501, "not_ingesting", "this server does not take events");
+    if (cfg->sources[s].kafka.enabled)
+        return send_error(c, 501, "kafka_source", "source '%s' reads Kafka; produce to its topic",
+                          name);
+    const char *idem = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
+    size_t il = idem ? strlen(idem) : 0;
+    if (idem && (il == 0 || il > (size_t)cfg->server.max_key_bytes))
+        return send_error(c, 400, "bad_idempotency_key", "Idempotency-Key must be 1..%d bytes",
+                          cfg->server.max_key_bytes);
+    fr_buf_t out;
+    fr_buf_init(&out, (size_t)1 << 20);
+    int status = fr_ingest(cfg, srv->o.log, s, rq->body.p ? rq->body.p : "", rq->body.len, idem,
+                           il, &out);
+    enum MHD_Result ret = send_buf(c, status, &out);
+    fr_buf_destroy(&out);
+    return ret;
+}
+
+static enum MHD_Result get_status(fr_server_t *srv, struct MHD_Connection *c, int ready_only)
+{
+    const fr_config_t *cfg = srv->o.cfg;
+    fr_buf_t b;
+    fr_buf_init(&b, 1 << 20);
+    fr_store_rd_t *rd = thread_rd(srv);
+    int rc = rd ? fr_store_rd_begin(rd) : FR_ENOMEM;
+    if (ready_only) {
+        fr_buf_printf(&b, "{\"ready\":%s,\"store\":{\"backend\":\"%s\",\"ok\":%s}", rc ? "false" : "true",
+                      srv->o.store->ops->kind, rc ? "false" : "true");
+        if (rc)
+            fr_buf_addstr(&b, ",\"detail\":"), fr_jw_cstr(&b, fr_strerror(rc));
+        fr_buf_addc(&b, '}');
+        if (!rc)
+            fr_store_rd_end(rd);
+        enum MHD_Result ret = send_buf(c, rc ? 503 : 200, &b);
+        fr_buf_destroy(&b);
+        return ret;
+    }
+    fr_buf_addstr(&b, "{\"version\":\"" FRESHET_VERSION "\",\"store\":");
+    fr_jw_cstr(&b, srv->o.store->ops->kind);
+    fr_buf_addstr(&b, ",\"sources\":[");
+    for (size_t s = 0; s < cfg->nsources; s++) {
+        fr_buf_addstr(&b, s ? ",{\"name\":" : "{\"name\":");
+        fr_jw_cstr(&b, cfg->sources[s].name);
+        fr_store_pos_t pos;
+        if (!rc && fr_store_pos_get(rd, (int)s, 0, &pos) == 0)
+            fr_buf_printf(&b,
+                          ",\"committed_offset\":%" PRIu64 ",\"processed_watermark\":%" PRId64
+                          ",\"committed_ms\":%" PRId64,
+                          pos.next_offset, pos.watermark, pos.committed_ms);
+        else
+            fr_buf_addstr(&b, ",\"committed_offset\":0");
+        if (srv->o.log) {
+            int64_t wm = fr_elog_watermark(srv->o.log, (int)s);
+            fr_buf_printf(&b, ",\"log_end_offset\":%" PRIu64, fr_elog_end_offset(srv->o.log, (int)s));
+            if (wm != INT64_MIN)
+                fr_buf_printf(&b, ",\"watermark\":%" PRId64, wm);
+        }
+        fr_buf_addc(&b, '}');
+    }
+    fr_buf_addc(&b, ']');
+    if (!rc)
+        fr_store_rd_end(rd);
+    if (srv->o.log)
+        fr_buf_printf(&b, ",\"dead_letters\":%" PRIu64, fr_elog_dlq_count(srv->o.log));
+    if (srv->o.engine) {
+        fr_engine_stats_t st;
+        fr_engine_stats(srv->o.engine, &st);
+        fr_buf_printf(&b,
+                      ",\"processor\":{\"records\":%" PRIu64 ",\"applied\":%" PRIu64
+                      ",\"undecodable\":%" PRIu64 ",\"commits\":%" PRIu64
+                      ",\"commit_errors\":%" PRIu64 ",\"entities_cached\":%" PRIu64
+                      ",\"last_commit_us\":%" PRIu64 ",\"last_commit_ms\":%" PRId64 "}",
+                      st.records, st.applied, st.undecodable, st.commits, st.commit_errors,
+                      st.entities_cached, st.last_commit_us, st.last_commit_ms);
+    }
+    fr_buf_addc(&b, '}');
+    enum MHD_Result ret = send_buf(c, 200, &b);
+    fr_buf_destroy(&b);
+    return ret;
+}
+
+static enum MHD_Result route(fr_server_t *srv, struct MHD_Connection *c, const char *method,
+                             const char *url, req_t *rq)
+{
+    int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    int post = strcmp(method, "POST") == 0;
+    if (rq->too_large)
+        return send_error(c, 413, "body_too_large", "request bodies are at most %" PRIu64 " bytes",
+                          (uint64_t)srv->o.cfg->server.max_body_bytes);
+    if (strncmp(url, "/v1/features/", 13) == 0 && get)
+        return get_features(srv, c, url + 13);
+    if (strcmp(url, "/v1/features") == 0 && post)
+        return post_features(srv, c, rq);
+    if (strncmp(url, "/v1/events/", 11) == 0 && post)
+        return post_events(srv, c, url + 11, rq);
+    if (strcmp(url, "/healthz") == 0 && get) {
+        fr_buf_t b;
+        fr_buf_init(&b, 64);
+        fr_buf_addstr(&b, "{\"status\":\"ok\"}");
+        enum MHD_Result ret = send_buf(c, 200, &b);
+        fr_buf_destroy(&b);
+        return ret;
+    }
+    if (strcmp(url, "/readyz") == 0 && get)
+        return get_status(srv, c, 1);
+    if (strcmp(url, "/v1/status") == 0 && get)
+        return get_status(srv, c, 0);
+    int known = strncmp(url, "/v1/features", 12) == 0 || strncmp(url, "/v1/events/", 11) == 0 ||
+                strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0 ||
+                strcmp(url, "/v1/status") == 0;
+    if (known)
+        return send_error(c, 405, "method_not_allowed", "%s is not allowed on %s", method, url);
+    return send_error(c, 404, "not_found", "no route for %s %s", method, url);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    fr_server_t *srv = cls;
+    req_t *rq = *con_cls;
+    if (!rq) {
+        rq = calloc(1, sizeof *rq);
+        if (!rq)
+            return MHD_NO;
+        fr_buf_init(&rq->body, srv->o.cfg->server.max_body_bytes);
+        *con_cls = rq;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!rq->too_large && fr_buf_add(&rq->body, upload_data, *upload_size)) {
+            rq->too_large = 1;
+            fr_buf_destroy(&rq->body);
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    return route(srv, c, method, url, rq);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    req_t *rq = *con_cls;
+    if (rq) {
+        fr_buf_destroy(&rq->body);
+        free(rq);
+        *con_cls = NULL;
+    }
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    fr_debug("http: %s", msg);
+}
+
+int fr_server_start(const fr_server_opts_t *opts, fr_server_t **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    fr_server_t *srv = calloc(1, sizeof *srv);
+    if (!srv)
+        return FR_ENOMEM;
+    srv->o = *opts;
+    const fr_config_t *cfg = opts->cfg;
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)cfg->server.listen_port);
+    const char *host = cfg->server.listen_host;
+    if (strcmp(host, "localhost") == 0)
+        host = "127.0.0.1";
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+        snprintf(err, errlen, "server.listen: '%s' is not an IPv4 address", cfg->server.listen_host);
+        free(srv);
+        return FR_ECONFIG;
+    }
+    if (pthread_key_create(&srv->rd_key, rd_destroy)) {
+        free(srv);
+        return FR_ENOMEM;
+    }
+    srv->d = MHD_start_daemon(
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, srv,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)cfg->server.threads, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)cfg->server.timeout_s, MHD_OPTION_CONNECTION_LIMIT, 10000u,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
+    if (!srv->d) {
+        snprintf(err, errlen, "cannot listen on %s:%d (%s)", cfg->server.listen_host,
+                 cfg->server.listen_port, strerror(errno));
+        pthread_key_delete(srv->rd_key);
+        free(srv);
+        return FR_EIO;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = info ? info->port : cfg->server.listen_port;
+    *out = srv;
+    return 0;
+}
+
+void fr_server_stop(fr_server_t *srv)
+{
+    if (!srv)
+        return;
+    MHD_stop_daemon(srv->d);
+    pthread_key_delete(srv->rd_key);
+    free(srv);
+}
+
+int fr_server_port(const fr_server_t *srv)
+{
+    return srv->port;
+}

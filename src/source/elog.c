@@ -1,0 +1,753 @@
+/*
+ * elog.c - the embedded log on LMDB (see elog.h).
+ *
+ * Sub-databases:
+ *   log.<source>  u64 BE offset -> record bytes
+ *   dlq           u64 BE seq    -> JSON {"source","reason","detail","received_ms","payload"}
+ *   idem          source \0 key -> u64 expiry_ms | u64 body hash | answer
+ *   idem_exp      u64 BE expiry | source \0 key -> (empty), to purge in order
+ *   schemas       u64 fingerprint -> writer field list (event/fr_schema_encode)
+ *   meta          "wm.<source>" -> i64 watermark
+ *
+ * The writer thread takes every queued request, applies them all in one
+ * write transaction and commits once: one fsync for many requests (group
+ * commit).  LMDB's single-writer lock keeps several processes correct; the
+ * watermark is read inside the transaction for the same reason.
+ */
+#include "source/elog.h"
+
+#include <inttypes.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/hash.h"
+#include "core/jw.h"
+#include "event/event.h"
+
+/* Expired idempotency keys removed per write transaction, at most. */
+#define PURGE_PER_TXN 256
+
+struct fr_elog {
+    MDB_env *env;
+    MDB_dbi *logs; /* per source */
+    MDB_dbi dlq, idem, idem_exp, schemas, meta;
+    const fr_config_t *cfg;
+    uint64_t *fingerprints; /* per source */
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv_work, cv_done, cv_commit;
+    fr_append_req_t *head, *tail;
+    int stopping;
+    uint64_t commit_seq;
+    pthread_t writer;
+    int writer_started;
+};
+
+static int mdb_rc(int rc)
+{
+    if (rc == 0)
+        return 0;
+    if (rc == MDB_NOTFOUND)
+        return FR_ENOTFOUND;
+    if (rc > 0)
+        return -rc;
+    return FR_ESTORE;
+}
+
+static void set_err(char *err, size_t errlen, const char *what, int rc)
+{
+    if (err && errlen)
+        snprintf(err, errlen, "%s: %s", what, rc > 0 || rc < -30800 ? mdb_strerror(rc) : fr_strerror(rc));
+}
+
+int fr_elog_open(const char *dir, const fr_config_t *cfg, fr_elog_t **out, char *err,
+                 size_t errlen)
+{
+    *out = NULL;
+    fr_elog_t *log = calloc(1, sizeof *log);
+    if (!log)
+        return FR_ENOMEM;
+    log->cfg = cfg;
+    log->logs = calloc(cfg->nsources ? cfg->nsources : 1, sizeof *log->logs);
+    log->fingerprints = calloc(cfg->nsources ? cfg->nsources : 1, sizeof *log->fingerprints);
+    pthread_mutex_init(&log->mu, NULL);
+    pthread_cond_init(&log->cv_work, NULL);
+    pthread_cond_init(&log->cv_done, NULL);
+    pthread_cond_init(&log->cv_commit, NULL);
+    int rc;
+    MDB_txn *txn = NULL;
+    if (!log->logs || !log->fingerprints) {
+        rc = FR_ENOMEM;
+        goto fail;
+    }
+    if (mkdir(dir, 0755) && errno != EEXIST) {
+        rc = -errno;
+        set_err(err, errlen, dir, rc);
+        goto fail;
+    }
+    rc = mdb_env_create(&log->env);
+    if (!rc)
+        rc = mdb_env_set_mapsize(log->env, cfg->store.map_size_bytes);
+    if (!rc)
+        rc = mdb_env_set_maxdbs(log->env, (MDB_dbi)cfg->nsources + 8);
+    if (!rc)
+        rc = mdb_env_set_maxreaders(log->env, 512);
+    if (!rc)
+        rc = mdb_env_open(log->env, dir, MDB_NOTLS, 0644);
+    if (rc) {
+        set_err(err, errlen, dir, rc);
+        rc = mdb_rc(rc);
+        goto fail;
+    }
+    rc = mdb_txn_begin(log->env, NULL, 0, &txn);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "dlq", MDB_CREATE, &log->dlq);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "idem", MDB_CREATE, &log->idem);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "idem_exp", MDB_CREATE, &log->idem_exp);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "schemas", MDB_CREATE, &log->schemas);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &log->meta);
+    for (size_t i = 0; !rc && i < cfg->nsources; i++) {
+        char name[FR_CONFIG_MAX_NAME + 8];
+        snprintf(name, sizeof name, "log.%s", cfg->sources[i].name);
+        rc = mdb_dbi_open(txn, name, MDB_CREATE, &log->logs[i]);
+        if (rc)
+            break;
+        /* remember the writer schema of records we will write */
+        fr_buf_t b;
+        fr_buf_init(&b, 1 << 20);
+        log->fingerprints[i] = fr_schema_fingerprint(&cfg->sources[i]);
+        uint64_t fp = log->fingerprints[i];
+        MDB_val k = {sizeof fp, &fp}, v;
+        if (mdb_get(txn, log->schemas, &k, &v) == MDB_NOTFOUND) {
+            rc = fr_schema_encode(&cfg->sources[i], &b);
+            if (rc) {
+                fr_buf_destroy(&b);
+                set_err(err, errlen, "schema", rc);
+                goto fail;
+            }
+            v.mv_data = b.p;
+            v.mv_size = b.len;
+            rc = mdb_put(txn, log->schemas, &k, &v, 0);
+        }
+        fr_buf_destroy(&b);
+    }
+    if (!rc) {
+        rc = mdb_txn_commit(txn);
+        txn = NULL;
+    }
+    if (rc) {
+        set_err(err, errlen, dir, rc);
+        rc = mdb_rc(rc);
+        goto fail;
+    }
+    *out = log;
+    return 0;
+fail:
+    if (txn)
+        mdb_txn_abort(txn);
+    fr_elog_close(log);
+    return rc ? rc : FR_ESTORE;
+}
+
+/* ---- writing ---------------------------------------------------------- */
+
+static void *writer_main(void *arg);
+
+static int start_writer(fr_elog_t *log)
+{
+    if (log->writer_started)
+        return 0;
+    if (pthread_create(&log->writer, NULL, writer_main, log))
+        return FR_ENOMEM;
+    log->writer_started = 1;
+    return 0;
+}
+
+void fr_elog_close(fr_elog_t *log)
+{
+    if (!log)
+        return;
+    pthread_mutex_lock(&log->mu);
+    log->stopping = 1;
+    pthread_cond_broadcast(&log->cv_work);
+    pthread_cond_broadcast(&log->cv_commit);
+    pthread_mutex_unlock(&log->mu);
+    if (log->writer_started)
+        pthread_join(log->writer, NULL);
+    if (log->env)
+        mdb_env_close(log->env);
+    pthread_mutex_destroy(&log->mu);
+    pthread_cond_destroy(&log->cv_work);
+    pthread_cond_destroy(&log->cv_done);
+    pthread_cond_destroy(&log->cv_commit);
+    free(log->logs);
+    free(log->fingerprints);
+    free(log);
+}
+
+int fr_elog_append(fr_elog_t *log, fr_append_req_t *req)
+{
+    req->next = NULL;
+    req->done = 0;
+    req->rc = 0;
+    req->answer = NULL;
+    req->replayed = false;
+    pthread_mutex_lock(&log->mu);
+    int rc = start_writer(log);
+    if (rc || log->stopping) {
+        pthread_mutex_unlock(&log->mu);
+        return req->rc = rc ? rc : FR_ESTORE;
+    }
+    if (log->tail)
+        log->tail->next = req;
+    else
+        log->head = req;
+    log->tail = req;
+    pthread_cond_signal(&log->cv_work);
+    while (!req->done)
+        pthread_cond_wait(&log->cv_done, &log->mu);
+    pthread_mutex_unlock(&log->mu);
+    return req->rc;
+}
+
+/* Per-transaction view of one source: its next offset and watermark. */
+typedef struct {
+    int loaded, dirty;
+    uint64_t next;
+    int64_t wm;
+} src_state_t;
+
+static int load_src(fr_elog_t *log, MDB_txn *txn, int s, src_state_t *st)
+{
+    if (st->loaded)
+        return 0;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, log->logs[s], &c);
+    if (rc)
+        return mdb_rc(rc);
+    MDB_val k, v;
+    rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+    st->next = rc == 0 && k.mv_size == 8 ? fr_load_be64(k.mv_data) + 1 : 0;
+    mdb_cursor_close(c);
+    if (rc && rc != MDB_NOTFOUND)
+        return mdb_rc(rc);
+    char key[FR_CONFIG_MAX_NAME + 8];
+    int kl = snprintf(key, sizeof key, "wm.%s", log->cfg->sources[s].name);
+    MDB_val mk = {(size_t)kl, key};
+    rc = mdb_get(txn, log->meta, &mk, &v);
+    st->wm = rc == 0 && v.mv_size == 8 ? (int64_t)fr_load_u64(v.mv_data) : INT64_MIN;
+    if (rc && rc != MDB_NOTFOUND)
+        return mdb_rc(rc);
+    st->loaded = 1;
+    return 0;
+}
+
+static int put_dlq(fr_elog_t *log, MDB_txn *txn, uint64_t *seq, int src,
+                   const fr_append_event_t *ev, int64_t now, fr_buf_t *b)
+{
+    if (*seq == UINT64_MAX) {
+        MDB_cursor *c;
+        int rc = mdb_cursor_open(txn, log->dlq, &c);
+        if (rc)
+            return mdb_rc(rc);
+        MDB_val k, v;
+        rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+        *seq = rc == 0 && k.mv_size == 8 ? fr_load_be64(k.mv_data) + 1 : 1;
+        mdb_cursor_close(c);
+    }
+    fr_buf_reset(b);
+    const char *raw = ev->raw;
+    size_t raw_len = ev->raw_len;
+    char *dumped = NULL;
+    if (!raw && ev->json) {
+        dumped = json_dumps(ev->json, JSON_COMPACT | JSON_ENCODE_ANY);
+        raw = dumped;
+        raw_len = dumped ? strlen(dumped) : 0;
+    }
+    int truncated = raw_len > FR_DLQ_MAX_PAYLOAD;
+    int rc = fr_buf_addstr(b, "{\"source\":");
+    rc = rc ? rc : fr_jw_cstr(b, log->cfg->sources[src].name);
+    rc = rc ? rc : fr_buf_addstr(b, ",\"reason\":");
+    rc = rc ? rc : fr_jw_cstr(b, ev->reason);
+    rc = rc ? rc : fr_buf_addstr(b, ",\"detail\":");
+    rc = rc ? rc : fr_jw_cstr(b, ev->detail ? ev->detail : "");
+    rc = rc ? rc : fr_buf_printf(b, ",\"received_ms\":%" PRId64 ",\"payload\":", now);
+    rc = rc ? rc : fr_jw_str(b, raw ? raw : "", truncated ? FR_DLQ_MAX_PAYLOAD : raw_len);
+    if (!rc && truncated)
+        rc = fr_buf_addstr(b, ",\"truncated\":true");
+    rc = rc ? rc : fr_buf_addc(b, '}');
+    free(dumped);
+    if (rc)
+        return rc;
+    uint8_t kb[8];
+    fr_store_be64(kb, (*seq)++);
+    MDB_val k = {8, kb}, v = {b->len, b->p};
+    return mdb_rc(mdb_put(txn, log->dlq, &k, &v, MDB_APPEND));
+}
+
+static int purge_idem(fr_elog_t *log, MDB_txn *txn, int64_t now)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, log->idem_exp, &c);
+    if (rc)
+        return mdb_rc(rc);
+    MDB_val k, v;
+    int n = 0;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && n < PURGE_PER_TXN;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT), n++) {
+        if (k.mv_size < 8 || (int64_t)fr_load_be64(k.mv_data) > now)
+            break;
+        MDB_val ik = {k.mv_size - 8, (char *)k.mv_data + 8}, iv;
+        if (mdb_get(txn, log->idem, &ik, &iv) == 0 && iv.mv_size >= 8 &&
+            (int64_t)fr_load_u64(iv.mv_data) <= now)
+            mdb_del(txn, log->idem, &ik, NULL);
+        rc = mdb_cursor_del(c, 0);
+        if (rc)
+            break;
+    }
+    mdb_cursor_close(c);
+    return rc == MDB_NOTFOUND ? 0 : mdb_rc(rc);
+}
+
+/* source \0 key; a key too long for LMDB (511 bytes, with the 8-byte expiry
+ * prefix of idem_exp) is replaced by a 128-bit hash of it. */
+static int idem_key(const fr_elog_t *log, const fr_append_req_t *req, fr_buf_t *kb)
+{
+    fr_buf_reset(kb);
+    int rc = fr_buf_addstr(kb, log->cfg->sources[req->source].name);
+    rc = rc ? rc : fr_buf_addc(kb, '\0');
+    if (rc)
+        return rc;
+    if (kb->len + req->idem_len <= 400)
+        return fr_buf_add(kb, req->idem_key, req->idem_len);
+    return fr_buf_printf(kb, "#%016" PRIx64 "%016" PRIx64,
+                         fr_hash64(req->idem_key, req->idem_len, 1),
+                         fr_hash64(req->idem_key, req->idem_len, 2));
+}
+
+static int apply_req(fr_elog_t *log, MDB_txn *txn, fr_append_req_t *req, src_state_t *srcs,
+                     uint64_t *dlq_seq, int64_t now, fr_buf_t *b, fr_buf_t *kb)
+{
+    int rc;
+    const fr_config_t *cfg = log->cfg;
+    if (req->idem_key) {
+        rc = idem_key(log, req, kb);
+        if (rc)
+            return rc;
+        MDB_val k = {kb->len, kb->p}, v;
+        rc = mdb_get(txn, log->idem, &k, &v);
+        if (rc == 0 && v.mv_size >= 16 && (int64_t)fr_load_u64(v.mv_data) > now) {
+            if (fr_load_u64((char *)v.mv_data + 8) != req->body_hash)
+                return FR_ECONFLICT;
+            req->answer = malloc(v.mv_size - 16 + 1);
+            if (!req->answer)
+                return FR_ENOMEM;
+            memcpy(req->answer, (char *)v.mv_data + 16, v.mv_size - 16);
+            req->answer[v.mv_size - 16] = '\0';
+            req->answer_len = v.mv_size - 16;
+            req->replayed = true;
+            return 0;
+        }
+        if (rc && rc != MDB_NOTFOUND)
+            return mdb_rc(rc);
+    }
+    src_state_t *st = &srcs[req->source];
+    rc = load_src(log, txn, req->source, st);
+    if (rc)
+        return rc;
+    const fr_source_spec_t *spec = &cfg->sources[req->source];
+    req->accepted = req->rejected = 0;
+    for (size_t i = 0; i < req->n; i++) {
+        fr_append_event_t *ev = &req->events[i];
+        if (!ev->reason && ev->ts > now + cfg->processor.max_future_ms) {
+            ev->reason = "future_timestamp";
+            ev->detail = "event time is further ahead of the clock than processor.max_future_ms";
+        }
+        if (!ev->reason && st->wm != INT64_MIN && ev->ts < st->wm - spec->horizon_ms) {
+            ev->reason = "late";
+            ev->detail = "event time is older than the watermark minus the largest window";
+        }
+        if (ev->reason) {
+            rc = put_dlq(log, txn, dlq_seq, req->source, ev, now, b);
+            if (rc)
+                return rc;
+            req->rejected++;
+            continue;
+        }
+        uint8_t kbuf[8];
+        fr_store_be64(kbuf, st->next);
+        MDB_val k = {8, kbuf}, v = {ev->rec_len, (void *)ev->rec};
+        rc = mdb_put(txn, log->logs[req->source], &k, &v, MDB_APPEND);
+        if (rc)
+            return mdb_rc(rc);
+        ev->offset = st->next++;
+        if (req->accepted++ == 0)
+            req->first_offset = ev->offset;
+        req->last_offset = ev->offset;
+        if (ev->ts > st->wm) {
+            st->wm = ev->ts;
+            st->dirty = 1;
+        }
+    }
+    if (req->idem_key) {
+        fr_buf_reset(b);
+        int64_t exp = now + cfg->server.idempotency_ttl_ms;
+        rc = fr_buf_add_u64(b, (uint64_t)exp);
+        rc = rc ? rc : fr_buf_add_u64(b, req->body_hash);
+        rc = rc ? rc : req->render(req, b);
+        if (rc)
+            return rc;
+        MDB_val k = {kb->len, kb->p}, v = {b->len, b->p};
+        rc = mdb_put(txn, log->idem, &k, &v, 0);
+        if (rc)
+            return mdb_rc(rc);
+        fr_buf_reset(b);
+        uint8_t eb[8];
+        fr_store_be64(eb, (uint64_t)exp);
+        rc = fr_buf_add(b, eb, 8);
+        rc = rc ? rc : fr_buf_add(b, kb->p, kb->len);
+        if (rc)
+            return rc;
+        MDB_val ek = {b->len, b->p}, ev = {0, NULL};
+        rc = mdb_put(txn, log->idem_exp, &ek, &ev, 0);
+        if (rc)
+            return mdb_rc(rc);
+    }
+    return 0;
+}
+
+static int write_group(fr_elog_t *log, fr_append_req_t *group, fr_buf_t *b, fr_buf_t *kb)
+{
+    const fr_config_t *cfg = log->cfg;
+    src_state_t srcs[FR_CONFIG_MAX_SOURCES];
+    memset(srcs, 0, sizeof srcs);
+    uint64_t dlq_seq = UINT64_MAX;
+    int64_t now = fr_now_ms();
+    MDB_txn *txn;
+    int rc = mdb_rc(mdb_txn_begin(log->env, NULL, 0, &txn));
+    if (rc)
+        return rc;
+    rc = purge_idem(log, txn, now);
+    for (fr_append_req_t *r = group; !rc && r; r = r->next) {
+        /* a request that fails on its own (key reused) leaves the rest be */
+        int rrc = apply_req(log, txn, r, srcs, &dlq_seq, now, b, kb);
+        if (rrc == FR_ECONFLICT)
+            r->rc = rrc;
+        else
+            rc = rrc;
+    }
+    for (size_t s = 0; !rc && s < cfg->nsources; s++) {
+        if (!srcs[s].dirty)
+            continue;
+        char key[FR_CONFIG_MAX_NAME + 8];
+        int kl = snprintf(key, sizeof key, "wm.%s", cfg->sources[s].name);
+        uint8_t vb[8];
+        fr_store_u64(vb, (uint64_t)srcs[s].wm);
+        MDB_val k = {(size_t)kl, key}, v = {8, vb};
+        rc = mdb_rc(mdb_put(txn, log->meta, &k, &v, 0));
+    }
+    if (rc) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    return mdb_rc(mdb_txn_commit(txn));
+}
+
+static void *writer_main(void *arg)
+{
+    fr_elog_t *log = arg;
+    fr_buf_t b, kb;
+    fr_buf_init(&b, 1u << 24);
+    fr_buf_init(&kb, 1u << 16);
+    pthread_mutex_lock(&log->mu);
+    for (;;) {
+        while (!log->head && !log->stopping)
+            pthread_cond_wait(&log->cv_work, &log->mu);
+        if (!log->head)
+            break;
+        fr_append_req_t *group = log->head;
+        log->head = log->tail = NULL;
+        pthread_mutex_unlock(&log->mu);
+
+        int rc = write_group(log, group, &b, &kb);
+
+        pthread_mutex_lock(&log->mu);
+        for (fr_append_req_t *r = group, *next; r; r = next) {
+            next = r->next;
+            if (rc) {
+                r->rc = rc;
+                free(r->answer);
+                r->answer = NULL;
+                r->replayed = false;
+            }
+            r->done = 1;
+        }
+        log->commit_seq++;
+        pthread_cond_broadcast(&log->cv_done);
+        pthread_cond_broadcast(&log->cv_commit);
+    }
+    pthread_mutex_unlock(&log->mu);
+    fr_buf_destroy(&b);
+    fr_buf_destroy(&kb);
+    return NULL;
+}
+
+uint64_t fr_elog_wait(fr_elog_t *log, uint64_t seen, int timeout_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&log->mu);
+    while (log->commit_seq == seen && !log->stopping)
+        if (pthread_cond_timedwait(&log->cv_commit, &log->mu, &ts))
+            break;
+    uint64_t s = log->commit_seq;
+    pthread_mutex_unlock(&log->mu);
+    return s;
+}
+
+/* ---- reading ---------------------------------------------------------- */
+
+typedef struct {
+    fr_source_t base;
+    fr_elog_t *log;
+    MDB_txn *txn; /* reset between polls, renewed on the next */
+    uint64_t next;
+    uint64_t end; /* next offset to be written, as of the last poll */
+} esrc_t;
+
+static int es_partitions(fr_source_t *s, int32_t *parts, size_t max, size_t *n)
+{
+    (void)s;
+    *n = 0;
+    if (max) {
+        parts[0] = 0;
+        *n = 1;
+    }
+    return 0;
+}
+
+static int es_seek(fr_source_t *s, int32_t partition, uint64_t offset)
+{
+    esrc_t *e = (esrc_t *)s;
+    if (partition != 0)
+        return FR_EINVAL;
+    e->next = offset;
+    return 0;
+}
+
+static void es_release(fr_source_t *s)
+{
+    esrc_t *e = (esrc_t *)s;
+    if (e->txn)
+        mdb_txn_reset(e->txn);
+}
+
+static int es_read(esrc_t *e, fr_source_rec_t *recs, size_t max, size_t *n)
+{
+    int rc = e->txn ? mdb_txn_renew(e->txn)
+                    : mdb_txn_begin(e->log->env, NULL, MDB_RDONLY, &e->txn);
+    if (rc)
+        return mdb_rc(rc);
+    MDB_cursor *c;
+    rc = mdb_cursor_open(e->txn, e->log->logs[e->base.index], &c);
+    if (rc) {
+        mdb_txn_reset(e->txn);
+        return mdb_rc(rc);
+    }
+    uint8_t kb[8];
+    fr_store_be64(kb, e->next);
+    MDB_val k = {8, kb}, v;
+    size_t got = 0;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && got < max;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 8)
+            continue;
+        recs[got].partition = 0;
+        recs[got].offset = fr_load_be64(k.mv_data);
+        recs[got].data = v.mv_data;
+        recs[got].len = v.mv_size;
+        e->next = recs[got].offset + 1;
+        got++;
+    }
+    if (rc == 0 || got) {
+        /* learn the end for lag reporting */
+        if (mdb_cursor_get(c, &k, &v, MDB_LAST) == 0 && k.mv_size == 8)
+            e->end = fr_load_be64(k.mv_data) + 1;
+    } else {
+        e->end = e->next;
+    }
+    mdb_cursor_close(c);
+    *n = got;
+    if (!got)
+        mdb_txn_reset(e->txn);
+    return 0;
+}
+
+static int es_poll(fr_source_t *s, fr_source_rec_t *recs, size_t max, size_t *n, int timeout_ms)
+{
+    esrc_t *e = (esrc_t *)s;
+    pthread_mutex_lock(&e->log->mu);
+    uint64_t seq = e->log->commit_seq; /* any commit after this wakes the wait */
+    pthread_mutex_unlock(&e->log->mu);
+    int rc = es_read(e, recs, max, n);
+    if (rc || *n || timeout_ms <= 0)
+        return rc;
+    fr_elog_wait(e->log, seq, timeout_ms);
+    return es_read(e, recs, max, n);
+}
+
+/* The next offset to be written to the source's log (0 on error). */
+static uint64_t es_end(esrc_t *e)
+{
+    MDB_txn *txn;
+    if (mdb_txn_begin(e->log->env, NULL, MDB_RDONLY, &txn))
+        return 0;
+    MDB_cursor *c;
+    uint64_t end = 0;
+    MDB_val k, v;
+    if (mdb_cursor_open(txn, e->log->logs[e->base.index], &c) == 0) {
+        if (mdb_cursor_get(c, &k, &v, MDB_LAST) == 0 && k.mv_size == 8)
+            end = fr_load_be64(k.mv_data) + 1;
+        mdb_cursor_close(c);
+    }
+    mdb_txn_abort(txn);
+    return end;
+}
+
+static int es_wait(fr_source_t *s, int timeout_ms)
+{
+    esrc_t *e = (esrc_t *)s;
+    pthread_mutex_lock(&e->log->mu);
+    uint64_t seq = e->log->commit_seq; /* any commit after this wakes the wait */
+    pthread_mutex_unlock(&e->log->mu);
+    if (es_end(e) > e->next)
+        return 0;
+    fr_elog_wait(e->log, seq, timeout_ms);
+    return 0;
+}
+
+static uint64_t es_lag(fr_source_t *s)
+{
+    esrc_t *e = (esrc_t *)s;
+    return e->end > e->next ? e->end - e->next : 0;
+}
+
+static void es_close(fr_source_t *s)
+{
+    esrc_t *e = (esrc_t *)s;
+    if (e->txn)
+        mdb_txn_abort(e->txn);
+    free(e);
+}
+
+static const fr_source_ops_t elog_source_ops = {
+    .kind = "embedded",
+    .partitions = es_partitions,
+    .seek = es_seek,
+    .poll = es_poll,
+    .wait = es_wait,
+    .release = es_release,
+    .lag = es_lag,
+    .close = es_close,
+};
+
+int fr_elog_source_open(fr_elog_t *log, int src, fr_source_t **out)
+{
+    esrc_t *e = calloc(1, sizeof *e);
+    if (!e)
+        return FR_ENOMEM;
+    e->base.ops = &elog_source_ops;
+    e->base.index = src;
+    e->log = log;
+    *out = &e->base;
+    return 0;
+}
+
+int fr_elog_dlq_scan(fr_elog_t *log, uint64_t from, size_t limit,
+                     int (*fn)(void *ctx, uint64_t seq, const char *json, size_t len), void *ctx)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(log->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return mdb_rc(rc);
+    MDB_cursor *c;
+    rc = mdb_cursor_open(txn, log->dlq, &c);
+    if (rc) {
+        mdb_txn_abort(txn);
+        return mdb_rc(rc);
+    }
+    uint8_t kb[8];
+    fr_store_be64(kb, from);
+    MDB_val k = {8, kb}, v;
+    size_t n = 0;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && n < limit;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT), n++)
+        if (k.mv_size == 8 && fn(ctx, fr_load_be64(k.mv_data), v.mv_data, v.mv_size))
+            break;
+    mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    return 0;
+}
+
+uint64_t fr_elog_dlq_count(fr_elog_t *log)
+{
+    MDB_txn *txn;
+    MDB_stat st;
+    if (mdb_txn_begin(log->env, NULL, MDB_RDONLY, &txn))
+        return 0;
+    int rc = mdb_stat(txn, log->dlq, &st);
+    mdb_txn_abort(txn);
+    return rc ? 0 : st.ms_entries;
+}
+
+int64_t fr_elog_watermark(fr_elog_t *log, int src)
+{
+    MDB_txn *txn;
+    if (mdb_txn_begin(log->env, NULL, MDB_RDONLY, &txn))
+        return INT64_MIN;
+    src_state_t st = {0};
+    int rc = load_src(log, txn, src, &st);
+    mdb_txn_abort(txn);
+    return rc ? INT64_MIN : st.wm;
+}
+
+uint64_t fr_elog_end_offset(fr_elog_t *log, int src)
+{
+    MDB_txn *txn;
+    if (mdb_txn_begin(log->env, NULL, MDB_RDONLY, &txn))
+        return 0;
+    src_state_t st = {0};
+    int rc = load_src(log, txn, src, &st);
+    mdb_txn_abort(txn);
+    return rc ? 0 : st.next;
+}
+
+int fr_elog_schema_get(fr_elog_t *log, uint64_t fp, fr_buf_t *out)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(log->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return mdb_rc(rc);
+    MDB_val k = {sizeof fp, &fp}, v;
+    rc = mdb_rc(mdb_get(txn, log->schemas, &k, &v));
+    if (!rc)
+        rc = fr_buf_add(out, v.mv_data, v.mv_size);
+    mdb_txn_abort(txn);
+    return rc;
+}

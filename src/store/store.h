@@ -1,0 +1,116 @@
+/*
+ * store.h - the online store: entity states by (view, entity key) and the
+ * source positions that produced them.  One interface, one backend per
+ * file (store_lmdb.c today; Redis plugs in beside it).
+ *
+ * Exactly once (DESIGN §2): fr_store_commit writes a batch of states and
+ * the positions of the records that produced them atomically.  A
+ * processor reads positions on start and resumes there.
+ *
+ * Reads go through a read session: values returned by fr_store_get stay
+ * valid until fr_store_rd_end.  A session belongs to one thread.
+ */
+#ifndef FR_STORE_STORE_H
+#define FR_STORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+
+typedef struct fr_store fr_store_t;
+typedef struct fr_store_rd fr_store_rd_t;
+
+typedef struct fr_store_put {
+    int view;          /* index in the configuration */
+    const char *key;   /* entity key, borrowed */
+    size_t klen;
+    const void *val;   /* encoded state, borrowed; NULL deletes */
+    size_t vlen;
+} fr_store_put_t;
+
+typedef struct fr_store_pos {
+    int source;        /* index in the configuration */
+    int32_t partition;
+    uint64_t next_offset;  /* the first record not yet applied */
+    int64_t watermark;     /* greatest event time applied (INT64_MIN: none) */
+    int64_t committed_ms;  /* wall clock of the commit (set by the store) */
+} fr_store_pos_t;
+
+typedef struct fr_store_ops {
+    const char *kind;
+    int (*rd_new)(fr_store_t *s, fr_store_rd_t **out);
+    int (*rd_begin)(fr_store_rd_t *rd);
+    int (*get)(fr_store_rd_t *rd, int view, const char *key, size_t klen, const void **val,
+               size_t *vlen);
+    int (*pos_get)(fr_store_rd_t *rd, int source, int32_t partition, fr_store_pos_t *out);
+    void (*rd_end)(fr_store_rd_t *rd);
+    void (*rd_free)(fr_store_rd_t *rd);
+    int (*commit)(fr_store_t *s, const fr_store_put_t *puts, size_t nputs,
+                  const fr_store_pos_t *pos, size_t npos);
+    int (*entities)(fr_store_t *s, int view, uint64_t *n);
+    void (*close)(fr_store_t *s);
+} fr_store_ops_t;
+
+struct fr_store {
+    const fr_store_ops_t *ops;
+    const fr_config_t *cfg; /* borrowed; outlives the store */
+};
+
+struct fr_store_rd {
+    fr_store_t *store;
+};
+
+/*
+ * Opens the backend named by cfg->store (cfg borrowed, must outlive it).
+ * 0, or an error with err filled.
+ */
+int fr_store_open(const fr_config_t *cfg, fr_store_t **out, char *err, size_t errlen);
+/* The LMDB backend on directory dir. */
+int fr_store_lmdb_open(const fr_config_t *cfg, const char *dir, fr_store_t **out, char *err,
+                       size_t errlen);
+
+static inline void fr_store_close(fr_store_t *s)
+{
+    if (s)
+        s->ops->close(s);
+}
+/* A read session (heap); free with fr_store_rd_free. */
+static inline int fr_store_rd_new(fr_store_t *s, fr_store_rd_t **out)
+{
+    return s->ops->rd_new(s, out);
+}
+/* Starts a consistent snapshot; pair with fr_store_rd_end. */
+static inline int fr_store_rd_begin(fr_store_rd_t *rd)
+{
+    return rd->store->ops->rd_begin(rd);
+}
+/* 0 with *val valid until rd_end, FR_ENOTFOUND, or a store error. */
+static inline int fr_store_get(fr_store_rd_t *rd, int view, const char *key, size_t klen,
+                               const void **val, size_t *vlen)
+{
+    return rd->store->ops->get(rd, view, key, klen, val, vlen);
+}
+/* 0, FR_ENOTFOUND (no position stored), or a store error. */
+static inline int fr_store_pos_get(fr_store_rd_t *rd, int source, int32_t partition,
+                                   fr_store_pos_t *out)
+{
+    return rd->store->ops->pos_get(rd, source, partition, out);
+}
+static inline void fr_store_rd_end(fr_store_rd_t *rd)
+{
+    rd->store->ops->rd_end(rd);
+}
+static inline void fr_store_rd_free(fr_store_rd_t *rd)
+{
+    if (rd)
+        rd->store->ops->rd_free(rd);
+}
+/* Atomically writes states and positions (committed_ms is set here). */
+static inline int fr_store_commit(fr_store_t *s, const fr_store_put_t *puts, size_t nputs,
+                                  const fr_store_pos_t *pos, size_t npos)
+{
+    return s->ops->commit(s, puts, nputs, pos, npos);
+}
+
+#endif

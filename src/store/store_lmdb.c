@@ -1,0 +1,255 @@
+/*
+ * store_lmdb.c - the online store on LMDB.
+ *
+ * Sub-databases: "v.<view>" entity key -> encoded state; "pos" source name
+ * \0 u32 partition -> u64 next offset | i64 watermark | i64 committed ms.
+ * A commit is one write transaction (states and positions together); readers
+ * never block it, and any number of serving processes may read.
+ */
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/err.h"
+#include "store/store.h"
+
+typedef struct {
+    fr_store_t base;
+    MDB_env *env;
+    MDB_dbi *views;
+    MDB_dbi pos;
+} lstore_t;
+
+typedef struct {
+    fr_store_rd_t base;
+    MDB_txn *txn;
+    int active;
+} lrd_t;
+
+static int mdb_rc(int rc)
+{
+    if (rc == 0)
+        return 0;
+    if (rc == MDB_NOTFOUND)
+        return FR_ENOTFOUND;
+    if (rc > 0)
+        return -rc;
+    return FR_ESTORE;
+}
+
+static int pos_key(const fr_config_t *cfg, int source, int32_t partition, char *buf, size_t n)
+{
+    int len = snprintf(buf, n, "%s", cfg->sources[source].name);
+    if (len < 0 || (size_t)len + 5 > n)
+        return -1;
+    buf[len] = '\0';
+    uint32_t p = (uint32_t)partition;
+    for (int i = 0; i < 4; i++)
+        buf[len + 1 + i] = (char)(p >> (24 - 8 * i));
+    return len + 5;
+}
+
+static int l_rd_new(fr_store_t *s, fr_store_rd_t **out)
+{
+    lrd_t *rd = calloc(1, sizeof *rd);
+    if (!rd)
+        return FR_ENOMEM;
+    rd->base.store = s;
+    *out = &rd->base;
+    return 0;
+}
+
+static int l_rd_begin(fr_store_rd_t *r)
+{
+    lrd_t *rd = (lrd_t *)r;
+    lstore_t *ls = (lstore_t *)r->store;
+    int rc = rd->txn ? mdb_txn_renew(rd->txn) : mdb_txn_begin(ls->env, NULL, MDB_RDONLY, &rd->txn);
+    rd->active = rc == 0;
+    return mdb_rc(rc);
+}
+
+static int l_get(fr_store_rd_t *r, int view, const char *key, size_t klen, const void **val,
+                 size_t *vlen)
+{
+    lrd_t *rd = (lrd_t *)r;
+    lstore_t *ls = (lstore_t *)r->store;
+    if (!rd->active || klen == 0 || klen > 511)
+        return klen ? FR_EINVAL : FR_ENOTFOUND;
+    MDB_val k = {klen, (void *)key}, v;
+    int rc = mdb_get(rd->txn, ls->views[view], &k, &v);
+    if (rc)
+        return mdb_rc(rc);
+    *val = v.mv_data;
+    *vlen = v.mv_size;
+    return 0;
+}
+
+static int decode_pos(const MDB_val *v, fr_store_pos_t *out)
+{
+    if (v->mv_size != 24)
+        return FR_ECORRUPT;
+    out->next_offset = fr_load_u64(v->mv_data);
+    out->watermark = (int64_t)fr_load_u64((char *)v->mv_data + 8);
+    out->committed_ms = (int64_t)fr_load_u64((char *)v->mv_data + 16);
+    return 0;
+}
+
+static int l_pos_get(fr_store_rd_t *r, int source, int32_t partition, fr_store_pos_t *out)
+{
+    lrd_t *rd = (lrd_t *)r;
+    lstore_t *ls = (lstore_t *)r->store;
+    char kb[FR_CONFIG_MAX_NAME + 16];
+    int kl = pos_key(r->store->cfg, source, partition, kb, sizeof kb);
+    if (kl < 0 || !rd->active)
+        return FR_EINVAL;
+    MDB_val k = {(size_t)kl, kb}, v;
+    int rc = mdb_get(rd->txn, ls->pos, &k, &v);
+    if (rc)
+        return mdb_rc(rc);
+    out->source = source;
+    out->partition = partition;
+    return decode_pos(&v, out);
+}
+
+static void l_rd_end(fr_store_rd_t *r)
+{
+    lrd_t *rd = (lrd_t *)r;
+    if (rd->active)
+        mdb_txn_reset(rd->txn);
+    rd->active = 0;
+}
+
+static void l_rd_free(fr_store_rd_t *r)
+{
+    lrd_t *rd = (lrd_t *)r;
+    if (rd->txn)
+        mdb_txn_abort(rd->txn);
+    free(rd);
+}
+
+static int l_commit(fr_store_t *s, const fr_store_put_t *puts, size_t nputs,
+                    const fr_store_pos_t *pos, size_t npos)
+{
+    lstore_t *ls = (lstore_t *)s;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(ls->env, NULL, 0, &txn);
+    if (rc)
+        return mdb_rc(rc);
+    for (size_t i = 0; !rc && i < nputs; i++) {
+        MDB_val k = {puts[i].klen, (void *)puts[i].key};
+        if (puts[i].val) {
+            MDB_val v = {puts[i].vlen, (void *)puts[i].val};
+            rc = mdb_put(txn, ls->views[puts[i].view], &k, &v, 0);
+        } else {
+            rc = mdb_del(txn, ls->views[puts[i].view], &k, NULL);
+            if (rc == MDB_NOTFOUND)
+                rc = 0;
+        }
+    }
+    int64_t now = fr_now_ms();
+    for (size_t i = 0; !rc && i < npos; i++) {
+        char kb[FR_CONFIG_MAX_NAME + 16];
+        int kl = pos_key(s->cfg, pos[i].source, pos[i].partition, kb, sizeof kb);
+        uint8_t vb[24];
+        fr_store_u64(vb, pos[i].next_offset);
+        fr_store_u64(vb + 8, (uint64_t)pos[i].watermark);
+        fr_store_u64(vb + 16, (uint64_t)now);
+        MDB_val k = {(size_t)kl, kb}, v = {24, vb};
+        rc = kl < 0 ? EINVAL : mdb_put(txn, ls->pos, &k, &v, 0);
+    }
+    if (rc) {
+        mdb_txn_abort(txn);
+        return mdb_rc(rc);
+    }
+    return mdb_rc(mdb_txn_commit(txn));
+}
+
+static int l_entities(fr_store_t *s, int view, uint64_t *n)
+{
+    lstore_t *ls = (lstore_t *)s;
+    MDB_txn *txn;
+    MDB_stat st;
+    int rc = mdb_txn_begin(ls->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return mdb_rc(rc);
+    rc = mdb_stat(txn, ls->views[view], &st);
+    mdb_txn_abort(txn);
+    *n = rc ? 0 : st.ms_entries;
+    return mdb_rc(rc);
+}
+
+static void l_close(fr_store_t *s)
+{
+    lstore_t *ls = (lstore_t *)s;
+    if (ls->env)
+        mdb_env_close(ls->env);
+    free(ls->views);
+    free(ls);
+}
+
+static const fr_store_ops_t lmdb_ops = {
+    .kind = "lmdb",
+    .rd_new = l_rd_new,
+    .rd_begin = l_rd_begin,
+    .get = l_get,
+    .pos_get = l_pos_get,
+    .rd_end = l_rd_end,
+    .rd_free = l_rd_free,
+    .commit = l_commit,
+    .entities = l_entities,
+    .close = l_close,
+};
+
+int fr_store_lmdb_open(const fr_config_t *cfg, const char *dir, fr_store_t **out, char *err,
+                       size_t errlen)
+{
+    *out = NULL;
+    lstore_t *ls = calloc(1, sizeof *ls);
+    if (!ls)
+        return FR_ENOMEM;
+    ls->base.ops = &lmdb_ops;
+    ls->base.cfg = cfg;
+    ls->views = calloc(cfg->nviews ? cfg->nviews : 1, sizeof *ls->views);
+    MDB_txn *txn = NULL;
+    int rc = ls->views ? 0 : ENOMEM;
+    if (!rc && mkdir(cfg->store.path, 0755) && errno != EEXIST)
+        rc = errno;
+    if (!rc && mkdir(dir, 0755) && errno != EEXIST)
+        rc = errno;
+    if (!rc)
+        rc = mdb_env_create(&ls->env);
+    if (!rc)
+        rc = mdb_env_set_mapsize(ls->env, cfg->store.map_size_bytes);
+    if (!rc)
+        rc = mdb_env_set_maxdbs(ls->env, (MDB_dbi)cfg->nviews + 4);
+    if (!rc)
+        rc = mdb_env_set_maxreaders(ls->env, 512);
+    if (!rc)
+        rc = mdb_env_open(ls->env, dir, MDB_NOTLS, 0644);
+    if (!rc)
+        rc = mdb_txn_begin(ls->env, NULL, 0, &txn);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "pos", MDB_CREATE, &ls->pos);
+    for (size_t i = 0; !rc && i < cfg->nviews; i++) {
+        char name[FR_CONFIG_MAX_NAME + 8];
+        snprintf(name, sizeof name, "v.%s", cfg->views[i].name);
+        rc = mdb_dbi_open(txn, name, MDB_CREATE, &ls->views[i]);
+    }
+    if (!rc) {
+        rc = mdb_txn_commit(txn);
+        txn = NULL;
+    }
+    if (rc) {
+        snprintf(err, errlen, "%s: %s", dir, mdb_strerror(rc));
+        if (txn)
+            mdb_txn_abort(txn);
+        l_close(&ls->base);
+        return mdb_rc(rc);
+    }
+    *out = &ls->base;
+    return 0;
+}

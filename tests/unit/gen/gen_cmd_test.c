@@ -1,0 +1,385 @@
+/*
+ * Unit tests of `freshet generate` (src/gen/gen_cmd.c): files, stdout, usage
+ * errors, rate limiting, and HTTP delivery against a small libmicrohttpd
+ * server started by the test on loopback, which can fail requests on
+ * purpose to exercise retries with the same Idempotency-Key.
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "gen/gen.h"
+
+#define ARGC(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static char tmpdir[64];
+static char path[128];
+
+static void setup(void)
+{
+    strcpy(tmpdir, "/tmp/freshet-gen-XXXXXX");
+    cr_assert_not_null(mkdtemp(tmpdir));
+    snprintf(path, sizeof path, "%s/out.ndjson", tmpdir);
+}
+
+static void teardown(void)
+{
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+/* Reads a file; checks every line is an event object; returns the lines. */
+static size_t check_ndjson(const char *file, size_t *bytes)
+{
+    FILE *f = fopen(file, "r");
+    cr_assert_not_null(f, "%s", file);
+    char line[1024];
+    size_t n = 0, total = 0;
+    while (fgets(line, sizeof line, f)) {
+        size_t len = strlen(line);
+        cr_assert(len > 1 && line[len - 1] == '\n', "line %zu: %s", n + 1, line);
+        total += len;
+        json_error_t je;
+        json_t *j = json_loadb(line, len - 1, 0, &je);
+        cr_assert_not_null(j, "line %zu: %s (%s)", n + 1, line, je.text);
+        cr_assert(json_is_string(json_object_get(j, "card_id")));
+        cr_assert(json_is_real(json_object_get(j, "amount")));
+        cr_assert(json_is_integer(json_object_get(j, "ts")));
+        json_decref(j);
+        n++;
+    }
+    fclose(f);
+    if (bytes)
+        *bytes = total;
+    return n;
+}
+
+TestSuite(gen_cmd, .init = setup, .fini = teardown, .timeout = 60);
+
+Test(gen_cmd, writes_n_events_to_a_file)
+{
+    char *argv[] = {"generate", "--count", "12345", "--seed", "7", "--to", path};
+    cr_assert_eq(fr_gen_cmd(ARGC(argv), argv), 0);
+    cr_assert_eq(check_ndjson(path, NULL), 12345);
+    /* a second run truncates rather than appends */
+    char *again[] = {"generate", "--count=3", "--to", path, "-c", "ignored.yaml"};
+    cr_assert_eq(fr_gen_cmd(ARGC(again), again), 0);
+    cr_assert_eq(check_ndjson(path, NULL), 3);
+}
+
+Test(gen_cmd, default_count_and_options)
+{
+    char *argv[] = {"generate",    "--to",        path, "--cards",     "10",
+                    "--merchants", "3",           "--fraud-rate", "0",
+                    "--jitter-ms", "0",           "--seed",       "1"};
+    int64_t before = fr_now_ms();
+    cr_assert_eq(fr_gen_cmd(ARGC(argv), argv), 0);
+    int64_t after = fr_now_ms();
+    cr_assert_eq(check_ndjson(path, NULL), 10000);
+    FILE *f = fopen(path, "r");
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        json_t *j = json_loads(line, 0, NULL);
+        int c = atoi(json_string_value(json_object_get(j, "card_id")) + 1);
+        int m = atoi(json_string_value(json_object_get(j, "merchant_id")) + 1);
+        int64_t ts = json_integer_value(json_object_get(j, "ts"));
+        cr_assert(c >= 1 && c <= 10 && m >= 1 && m <= 3, "%s", line);
+        cr_assert(ts >= before && ts <= after, "%s", line);
+        json_decref(j);
+    }
+    fclose(f);
+}
+
+Test(gen_cmd, writes_to_stdout)
+{
+    fflush(stdout);
+    int saved = dup(STDOUT_FILENO);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    cr_assert(saved >= 0 && fd >= 0);
+    dup2(fd, STDOUT_FILENO);
+    close(fd);
+    char *argv[] = {"generate", "--count", "777", "--to", "-"};
+    int rc = fr_gen_cmd(ARGC(argv), argv);
+    dup2(saved, STDOUT_FILENO);
+    close(saved);
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(check_ndjson(path, NULL), 777);
+}
+
+Test(gen_cmd, bad_usage_is_exit_code_2)
+{
+    char *a1[] = {"generate", "--count", "ten"};
+    char *a2[] = {"generate", "--rate", "-5"};
+    char *a3[] = {"generate", "--batch", "0"};
+    char *a4[] = {"generate", "--batch", "100001"};
+    char *a5[] = {"generate", "--fraud-rate", "2"};
+    char *a6[] = {"generate", "--cards", "0"};
+    char *a7[] = {"generate", "--no-such-option"};
+    char *a8[] = {"generate", "stray"};
+    char *a9[] = {"generate", "--count"};
+    char *a10[] = {"generate", "--seed", "-1"};
+    cr_assert_eq(fr_gen_cmd(ARGC(a1), a1), 2);
+    cr_assert_eq(fr_gen_cmd(ARGC(a2), a2), 2);
+    cr_assert_eq(fr_gen_cmd(ARGC(a3), a3), 2);
+    cr_assert_eq(fr_gen_cmd(ARGC(a4), a4), 2);
+    cr_assert_eq(fr_gen_cmd(ARGC(a5), a5), 2);
+    cr_assert_eq(fr_gen_cmd(ARGC(a6), a6), 2);
+    cr_assert_eq(fr_gen_cmd(ARGC(a7), a7), 2);
+    cr_assert_eq(fr_gen_cmd(ARGC(a8), a8), 2);
+    cr_assert_eq(fr_gen_cmd(ARGC(a9), a9), 2);
+    cr_assert_eq(fr_gen_cmd(ARGC(a10), a10), 2);
+    char *help[] = {"generate", "--help"};
+    cr_assert_eq(fr_gen_cmd(ARGC(help), help), 0);
+}
+
+Test(gen_cmd, unwritable_destination_is_exit_code_1)
+{
+    char bad[200];
+    snprintf(bad, sizeof bad, "%s/no/such/dir/out", tmpdir);
+    char *argv[] = {"generate", "--count", "10", "--to", bad};
+    cr_assert_eq(fr_gen_cmd(ARGC(argv), argv), 1);
+}
+
+static double timed_run(const char *count, const char *rate)
+{
+    char *argv[] = {"generate", "--count", (char *)count, "--rate", (char *)rate, "--to", path};
+    uint64_t t0 = fr_mono_ns();
+    cr_assert_eq(fr_gen_cmd(ARGC(argv), argv), 0);
+    return (double)(fr_mono_ns() - t0) / 1e9;
+}
+
+Test(gen_cmd, rate_limit_holds_over_time)
+{
+    /* the first event goes at once, then one every 1/rate seconds; bounds
+     * are loose on the slow side for loaded machines and sanitizers */
+    double t = timed_run("31", "60");
+    cr_assert(t >= 0.49 && t < 2.0, "31 events at 60/s took %.3f s", t);
+    cr_assert_eq(check_ndjson(path, NULL), 31);
+    t = timed_run("150000", "300000");
+    cr_assert(t >= 0.49, "150000 events at 300000/s took %.3f s", t);
+    cr_assert_eq(check_ndjson(path, NULL), 150000);
+}
+
+/* ---- a small HTTP ingest stand-in ---- */
+
+#define MAX_REQ 256
+
+typedef struct server {
+    struct MHD_Daemon *d;
+    int port;
+    pthread_mutex_t mu;
+    int fail_first;     /* answer 503 to the first try of every batch */
+    int status;         /* when nonzero, answer every request with this */
+    int short_answer;   /* answer accepted = n - 1 */
+    size_t nreq;
+    char keys[MAX_REQ][128];
+    int answered[MAX_REQ]; /* status sent */
+    size_t lines[MAX_REQ];
+    int bad_type;
+} server_t;
+
+typedef struct conn {
+    char *body;
+    size_t len;
+} conn_t;
+
+static enum MHD_Result reply(struct MHD_Connection *c, int status, const char *text)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
+                               const char *method, const char *version, const char *data,
+                               size_t *data_size, void **state)
+{
+    (void)url;
+    (void)version;
+    server_t *s = cls;
+    conn_t *cn = *state;
+    if (!cn) {
+        cn = calloc(1, sizeof *cn);
+        *state = cn;
+        return MHD_YES;
+    }
+    if (*data_size) {
+        cn->body = realloc(cn->body, cn->len + *data_size + 1);
+        memcpy(cn->body + cn->len, data, *data_size);
+        cn->len += *data_size;
+        cn->body[cn->len] = '\0';
+        *data_size = 0;
+        return MHD_YES;
+    }
+    size_t lines = 0;
+    for (size_t i = 0; i < cn->len; i++)
+        lines += cn->body[i] == '\n';
+    const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
+    const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+    pthread_mutex_lock(&s->mu);
+    size_t i = s->nreq++;
+    int status = 200;
+    if (strcmp(method, "POST") || !type || strcmp(type, "application/x-ndjson"))
+        s->bad_type = 1;
+    if (s->status)
+        status = s->status;
+    else if (s->fail_first && (i == 0 || !key || strcmp(s->keys[i - 1], key) != 0))
+        status = 503; /* a key not seen just before: its first try */
+    if (i < MAX_REQ) {
+        snprintf(s->keys[i], sizeof s->keys[i], "%s", key ? key : "");
+        s->answered[i] = status;
+        s->lines[i] = lines;
+    }
+    pthread_mutex_unlock(&s->mu);
+    char text[128];
+    if (status == 200)
+        snprintf(text, sizeof text, "{\"accepted\":%zu,\"rejected\":0,\"first_offset\":0}",
+                 s->short_answer ? lines - 1 : lines);
+    else
+        snprintf(text, sizeof text, "{\"error\":\"test_says_%d\",\"detail\":\"on purpose\"}",
+                 status);
+    return reply(c, status, text);
+}
+
+static void done(void *cls, struct MHD_Connection *c, void **state, enum MHD_RequestTerminationCode t)
+{
+    (void)cls;
+    (void)c;
+    (void)t;
+    conn_t *cn = *state;
+    if (cn) {
+        free(cn->body);
+        free(cn);
+    }
+    *state = NULL;
+}
+
+static server_t *server_start(void)
+{
+    server_t *s = calloc(1, sizeof *s);
+    pthread_mutex_init(&s->mu, NULL);
+    s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, handler, s,
+                            MHD_OPTION_NOTIFY_COMPLETED, done, s, MHD_OPTION_END);
+    cr_assert_not_null(s->d);
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info->port;
+    return s;
+}
+
+static void server_stop(server_t *s)
+{
+    MHD_stop_daemon(s->d);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+static int run_http(server_t *s, const char *count, const char *batch, const char *rate)
+{
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/events/transactions", s->port);
+    char *argv[] = {"generate", "--count", (char *)count, "--batch", (char *)batch,
+                    "--rate",   (char *)rate, "--to", url};
+    return fr_gen_cmd(ARGC(argv), argv);
+}
+
+Test(gen_cmd, http_batches_each_with_its_own_key)
+{
+    server_t *s = server_start();
+    cr_assert_eq(run_http(s, "1234", "100", "0"), 0);
+    cr_assert_eq(s->nreq, 13);
+    size_t total = 0;
+    for (size_t i = 0; i < s->nreq; i++) {
+        cr_assert_eq(s->answered[i], 200);
+        cr_assert_eq(s->lines[i], i < 12 ? 100u : 34u);
+        cr_assert_neq(s->keys[i][0], '\0');
+        for (size_t j = 0; j < i; j++)
+            cr_assert_str_neq(s->keys[i], s->keys[j]);
+        total += s->lines[i];
+    }
+    cr_assert_eq(total, 1234);
+    cr_assert_eq(s->bad_type, 0);
+    server_stop(s);
+}
+
+Test(gen_cmd, http_retries_a_failed_batch_with_the_same_key)
+{
+    server_t *s = server_start();
+    s->fail_first = 1;
+    cr_assert_eq(run_http(s, "250", "100", "0"), 0);
+    cr_assert_eq(s->nreq, 6); /* 3 batches, each refused once */
+    size_t applied = 0;
+    for (size_t i = 0; i < s->nreq; i += 2) {
+        cr_assert_eq(s->answered[i], 503);
+        cr_assert_eq(s->answered[i + 1], 200);
+        cr_assert_str_eq(s->keys[i], s->keys[i + 1]);
+        cr_assert_eq(s->lines[i], s->lines[i + 1]);
+        applied += s->lines[i + 1];
+    }
+    cr_assert_eq(applied, 250);
+    server_stop(s);
+}
+
+Test(gen_cmd, http_gives_up_after_repeated_failures)
+{
+    server_t *s = server_start();
+    s->status = 500;
+    cr_assert_eq(run_http(s, "10", "100", "0"), 1);
+    cr_assert_eq(s->nreq, 6); /* one try and five retries */
+    for (size_t i = 1; i < s->nreq; i++)
+        cr_assert_str_eq(s->keys[i], s->keys[0]);
+    server_stop(s);
+}
+
+Test(gen_cmd, http_client_errors_stop_at_once)
+{
+    server_t *s = server_start();
+    s->status = 404;
+    cr_assert_eq(run_http(s, "10", "100", "0"), 1);
+    cr_assert_eq(s->nreq, 1);
+    server_stop(s);
+}
+
+Test(gen_cmd, http_answer_must_count_the_batch)
+{
+    server_t *s = server_start();
+    s->short_answer = 1;
+    cr_assert_eq(run_http(s, "10", "100", "0"), 1);
+    cr_assert_eq(s->nreq, 6);
+    server_stop(s);
+}
+
+Test(gen_cmd, http_unreachable_is_an_error)
+{
+    server_t *s = server_start();
+    int port = s->port;
+    server_stop(s); /* nothing listens there now */
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/events/transactions", port);
+    char *argv[] = {"generate", "--count", "5", "--to", url};
+    cr_assert_eq(fr_gen_cmd(ARGC(argv), argv), 1);
+}
+
+Test(gen_cmd, slow_rates_send_promptly)
+{
+    /* at 20 events/s a batch of 500 would take 25 s to fill; pending events
+     * go out within 100 ms instead */
+    server_t *s = server_start();
+    cr_assert_eq(run_http(s, "10", "500", "20"), 0);
+    cr_assert(s->nreq >= 3, "%zu requests", s->nreq);
+    size_t total = 0;
+    for (size_t i = 0; i < s->nreq; i++)
+        total += s->lines[i];
+    cr_assert_eq(total, 10);
+    server_stop(s);
+}
