@@ -32,10 +32,12 @@ BIN   := $(BUILD)/freshet
 
 UNIT_SRCS := $(wildcard tests/unit/*/*_test.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all run test unit bench deps lint clean format
+.PHONY: all run test unit bench deps lint clean format fuzz
 all: $(BIN)
 
 $(BUILD)/%.o: %.c
@@ -57,7 +59,12 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
-unit: $(UNIT_BINS)
+# fuzz drivers linked with a corpus-replay main (gcc); `make fuzz` uses libFuzzer
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/fuzz $(LDFLAGS) -o $@ $< tests/fuzz/replay_main.c $(LIB) $(LDLIBS)
+
+unit: $(UNIT_BINS) $(FUZZ_BINS)
 bench: $(BIN) $(BENCH_BINS)
 
 deps:
@@ -73,6 +80,19 @@ test: deps
 
 lint:
 	@scripts/lint.sh
+
+# coverage-guided fuzzing with clang's libFuzzer: FUZZ_SECONDS per target
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@$(MAKE) --no-print-directory BUILD=build/libfuzzer CC=clang OPT="-O1 -g" \
+	    SANITIZE=address,undefined EXTRA_CFLAGS=-fsanitize=fuzzer-no-link build/libfuzzer/libfreshet.a
+	@for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); c=$${n#fuzz_}; \
+	    echo "== $$n"; \
+	    clang -std=c11 -D_GNU_SOURCE -O1 -g -Isrc -Itests/fuzz -fsanitize=fuzzer,address,undefined \
+	      -o build/libfuzzer/$$n $$f build/libfuzzer/libfreshet.a $(LDLIBS) || exit 1; \
+	    mkdir -p build/libfuzzer/corpus/$$c; \
+	    build/libfuzzer/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	      build/libfuzzer/corpus/$$c tests/fuzz/corpus/$$c || exit 1; done
 
 format:
 	clang-format -i src/*/*.c src/*/*.h src/main.c

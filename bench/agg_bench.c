@@ -90,14 +90,10 @@ int main(int argc, char **argv)
     fr_agg_plan_t plan;
     memset(&plan, 0, sizeof plan);
     fr_agg_spec_t aggs[] = {
-        {FR_FN_COUNT, -1, FR_T_NULL},
-        {FR_FN_SUM, F_AMOUNT, FR_T_DOUBLE},
-        {FR_FN_AVG, F_AMOUNT, FR_T_DOUBLE},
-        {FR_FN_MAX, F_AMOUNT, FR_T_DOUBLE},
-        {FR_FN_STDDEV, F_AMOUNT, FR_T_DOUBLE},
-        {FR_FN_COUNT_DISTINCT, F_MERCHANT, FR_T_STRING},
-        {FR_FN_LAST, F_COUNTRY, FR_T_STRING},
-        {FR_FN_SINCE_LAST, -1, FR_T_NULL},
+        {FR_FN_COUNT, -1, FR_T_NULL},          {FR_FN_SUM, F_AMOUNT, FR_T_DOUBLE},
+        {FR_FN_AVG, F_AMOUNT, FR_T_DOUBLE},    {FR_FN_MAX, F_AMOUNT, FR_T_DOUBLE},
+        {FR_FN_STDDEV, F_AMOUNT, FR_T_DOUBLE}, {FR_FN_COUNT_DISTINCT, F_MERCHANT, FR_T_STRING},
+        {FR_FN_LAST, F_COUNTRY, FR_T_STRING},  {FR_FN_SINCE_LAST, -1, FR_T_NULL},
     };
     plan.naggs = sizeof aggs / sizeof *aggs;
     memcpy(plan.aggs, aggs, sizeof aggs);
@@ -154,8 +150,9 @@ int main(int argc, char **argv)
         if (rnd() % 10 == 0)
             e->ts -= (int64_t)(rnd() % 2000);
         e->amount = floor(exp(urand() * 10.0)) / 100.0; /* 0.01 .. 220 */
-        e->country = rnd() % 10 == 0 ? -1 : (int8_t)(rnd() % 3 ? fr_mix64(e->entity) % NCOUNTRIES
-                                                                : rnd() % NCOUNTRIES);
+        e->country = rnd() % 10 == 0 ? -1
+                                     : (int8_t)(rnd() % 3 ? fr_mix64(e->entity) % NCOUNTRIES
+                                                          : rnd() % NCOUNTRIES);
     }
 
     /* Apply. */
@@ -202,8 +199,8 @@ int main(int argc, char **argv)
 
     printf("agg_bench: card_txn plan, %zu aggregations x %zu windows (5m/5s, 1h/1m, 24h/24m)\n",
            plan.naggs, plan.nwindows);
-    printf("events          %zu over %zu entities (%zu touched), %.1f h of event time\n", nev,
-           nent, touched, span_h);
+    printf("events          %zu over %zu entities (%zu touched), %.1f h of event time\n", nev, nent,
+           touched, span_h);
     printf("skew            zipf s=%.2f: top 1%% of entities get %.1f%% of events\n", zs,
            100.0 * (double)top1 / (double)nev);
     rate("apply", nev, "event", a0, a1, "");

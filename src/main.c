@@ -64,11 +64,18 @@ static int parse_common(int argc, char **argv, common_t *o, const char *cmd, con
     o->demo_rate = 200;
     optind = 1;
     int ch;
+    char *end;
     while ((ch = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
         switch (ch) {
         case 'c': o->config = optarg; break;
         case 'd': o->demo = 1; break;
-        case 'r': o->demo_rate = atof(optarg); break;
+        case 'r':
+            o->demo_rate = strtod(optarg, &end);
+            if (*end || !(o->demo_rate > 0 && o->demo_rate <= 1e7)) {
+                fprintf(stderr, "freshet %s: --demo-rate must be a number of events/s\n", cmd);
+                return 2;
+            }
+            break;
         case 'l': o->listen = optarg; break;
         case 'v': o->verbose = 1; break;
         case 'h': printf("usage: freshet %s %s\n", cmd, help); exit(0);
@@ -105,7 +112,14 @@ static fr_config_t *load_config(const char *path, const char *listen)
         }
         free(cfg->server.listen_host);
         cfg->server.listen_host = strndup(listen, (size_t)(colon - listen));
-        cfg->server.listen_port = atoi(colon + 1);
+        char *end;
+        long port = strtol(colon + 1, &end, 10);
+        if (*end || end == colon + 1 || port < 0 || port > 65535) {
+            fprintf(stderr, "--listen: bad port in '%s'\n", listen);
+            fr_config_free(cfg);
+            return NULL;
+        }
+        cfg->server.listen_port = (int)port;
     }
     return cfg;
 }
@@ -148,7 +162,7 @@ static int cmd_node(int argc, char **argv, int parts)
     fr_server_t *srv = NULL;
     fr_demo_t *demo = NULL;
     fr_source_t *sources[FR_CONFIG_MAX_SOURCES] = {0};
-    char dir[4096];
+    char dir[4096], base_url[300] = "";
     snprintf(dir, sizeof dir, "%s/log", cfg->store.path);
     rc = fr_store_open(cfg, &store, err, sizeof err);
     if (!rc)
@@ -175,8 +189,11 @@ static int cmd_node(int argc, char **argv, int parts)
         rc = fr_server_start(&so, &srv, err, sizeof err);
         if (rc)
             goto out;
-        fr_info("freshet %s listening on http://%s:%d (store: %s at %s)", FRESHET_VERSION,
-                cfg->server.listen_host, fr_server_port(srv), store->ops->kind, cfg->store.path);
+        int v6 = strchr(cfg->server.listen_host, ':') != NULL;
+        snprintf(base_url, sizeof base_url, "http://%s%s%s:%d", v6 ? "[" : "",
+                 cfg->server.listen_host, v6 ? "]" : "", fr_server_port(srv));
+        fr_info("freshet %s listening on %s (store: %s at %s)", FRESHET_VERSION, base_url,
+                store->ops->kind, cfg->store.path);
     }
     if (o.demo) {
         rc = fr_demo_start(cfg, log, 0, o.demo_rate, (uint64_t)time(NULL), &demo);
@@ -186,8 +203,8 @@ static int cmd_node(int argc, char **argv, int parts)
         }
         fr_info("demo: feeding %.0f synthetic events/s into source '%s'", o.demo_rate,
                 cfg->sources[0].name);
-        fr_info("try: curl -s http://%s:%d/v1/features/%s/c000001", cfg->server.listen_host,
-                fr_server_port(srv), cfg->nviews ? cfg->views[0].name : "VIEW");
+        fr_info("try: curl -s %s/v1/features/%s/c000001", base_url,
+                cfg->nviews ? cfg->views[0].name : "VIEW");
     }
     if (engine) {
         fr_info("processor: %zu sources, %zu views, commit every %" PRId64 " ms", cfg->nsources,

@@ -35,6 +35,20 @@ for t in $(find "$BUILD/tests/unit" -type f -name '*_test' 2>/dev/null | sort); 
     printf 'unit %-40s %s passed, %s failed\n' "$(basename "$t")" "$p" "$((f + c))"
 done
 
+# fuzz drivers: the committed corpus plus seeded mutations, under the sanitizers
+for t in $(find "$BUILD/fuzz" -type f -name 'fuzz_*' ! -name '*.d' 2>/dev/null | sort); do
+    case "$t" in *"$FILTER"*) ;; *) continue ;; esac
+    n=$(basename "$t")
+    if out=$("$t" -n "${FUZZ_ITERS:-3000}" "tests/fuzz/corpus/${n#fuzz_}" 2>&1); then
+        passed=$((passed + 1)); r="1 passed, 0 failed"
+    else
+        failed=$((failed + 1)); r="0 passed, 1 failed"
+        printf '%s\n' "$out" | tail -40
+        failures="$failures $n"
+    fi
+    printf 'fuzz %-40s %s\n' "$n" "$r"
+done
+
 for t in $(ls tests/integration/test_*.py 2>/dev/null | sort); do
     case "$t" in *"$FILTER"*) ;; *) continue ;; esac
     log="$BUILD/$(basename "$t" .py).log"

@@ -4,17 +4,17 @@
  * code, and the encoded path (codec.c) uses the same accumulators
  * (agg_int.h), which is what makes their values equal.
  *
- * Layout.  Per window, a sorted array of the non-empty tiles that can still
- * matter; each tile is one fixed-size record (agg_int.h).  Most entities
- * see a handful of events, so an array starts with room for one tile and
- * grows by doubling.  Appending to the newest tile is a compare and a few
- * adds; a new newest tile is an append; an out-of-order event that lands
- * in an older tile is a binary search (and a memmove when its tile is new).
- * Tiles older than the W/g tiles ending at the newest tile can no longer
- * count at any t >= newest: they are freed when a tile is appended (at
- * once while that is cheap, otherwise when they are at least half the
- * array or the array is full, so eviction stays amortised O(1)); until
- * then evaluation and encoding skip them.
+ * Layout.  Per window, a ring of the non-empty tiles that can still matter,
+ * in ascending tile order; each tile is one fixed-size record (agg_int.h)
+ * whose all-zero bytes are the empty tile.  Most entities see a handful of
+ * events, so a ring starts with room for one tile and grows 1, 2, 3, 4,
+ * then by half.  An event in the newest tile (the common case) is found
+ * with a multiply and a compare and costs a few adds per cell, with no
+ * allocation; a new newest tile joins at the tail, and tiles older than
+ * the W/g tiles ending at it leave from the head (O(1) each: they can no
+ * longer count at any t >= newest).  An out-of-order event is a binary
+ * search, plus a shift when its tile is new.  The newest tiles of all
+ * windows are prefetched on entry so their cache misses overlap.
  *
  * Arithmetic (this is the contract offline/online parity rests on):
  *   - long sum/min/max are exact int64 (sums wrap modulo 2^64).
@@ -30,10 +30,16 @@
  * A value whose type differs from its field's declared type is treated as
  * absent.
  *
+ * count_distinct: a tile keeps up to 32 hashes exactly, then HyperLogLog
+ * (sparse entries at precision 25, dense p = 14 registers past 2048
+ * entries); a window counts the union exactly while it has at most 32
+ * hashes, else estimates it (agg_int.h, hll.c).
+ *
  * Atomicity.  fr_agg_state_apply runs twice over the cells it touches:
- * first reserving (growing arrays with realloc, which keeps their content,
- * or allocating fresh buffers into a stash), then committing, which cannot
- * fail.  So FR_ENOMEM leaves the state's values unchanged.
+ * first reserving (relayouts and reallocs that keep the content, or fresh
+ * buffers into a stash), then committing, which cannot fail; both visit
+ * cells in the same order (aggregation, then window).  So FR_ENOMEM leaves
+ * the state's values unchanged.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -71,24 +77,9 @@ static void *stash_take(stash_t *sx)
 
 void fr_agg_rec_init(const fr_agg_state_t *st, uint8_t *r, int64_t idx)
 {
-    const uint8_t *kinds = state_kinds(st);
-    size_t off = sizeof(tile_hdr_t);
+    /* Every cell is empty when all zero: 0.0 sums, n = 0, lenx = 0. */
     memset(r, 0, st->rec);
-    tile_hdr_t *h = (tile_hdr_t *)(void *)r;
-    h->idx = idx;
-    h->max_ts = INT64_MIN;
-    h->count = 0;
-    for (size_t a = 0; a < st->naggs; a++) {
-        fr_fn_t fn = (fr_fn_t)(kinds[a] & 15);
-        fr_type_t t = (fr_type_t)(kinds[a] >> 4);
-        if (fn == FR_FN_SUM && t == FR_T_DOUBLE)
-            ((sum_cell_t *)(void *)(r + off))->s.d = 0.0;
-        else if (fn == FR_FN_AVG && t == FR_T_DOUBLE)
-            ((nv_cell_t *)(void *)(r + off))->v.d = 0.0;
-        else if (fn == FR_FN_LAST)
-            ((last_cell_t *)(void *)(r + off))->len = LAST_NONE;
-        off += cell_size(fn);
-    }
+    ((tile_hdr_t *)(void *)r)->idx = idx;
 }
 
 static void dc_release(dc_cell_t *c)
@@ -106,6 +97,10 @@ static void dc_release(dc_cell_t *c)
 
 void fr_agg_rec_release(const fr_agg_state_t *st, uint8_t *r)
 {
+    tile_hdr_t *h = (tile_hdr_t *)(void *)r;
+    if (!(h->count & TILE_HEAP))
+        return;
+    h->count &= ~TILE_HEAP;
     const uint8_t *kinds = state_kinds(st);
     size_t off = sizeof(tile_hdr_t);
     for (size_t a = 0; a < st->naggs; a++) {
@@ -117,7 +112,7 @@ void fr_agg_rec_release(const fr_agg_state_t *st, uint8_t *r)
             last_cell_t *c = (last_cell_t *)(void *)(r + off);
             if (last_is_heap(c, t))
                 free(last_heap(c));
-            c->len = LAST_NONE;
+            c->lenx = 0;
         }
         off += cell_size(fn);
     }
@@ -127,8 +122,7 @@ void fr_agg_rec_release(const fr_agg_state_t *st, uint8_t *r)
 
 fr_agg_state_t *fr_agg_state_alloc(const fr_agg_plan_t *plan)
 {
-    fr_agg_state_t *st =
-        calloc(1, sizeof *st + plan->nwindows * sizeof(win_t) + plan->naggs);
+    fr_agg_state_t *st = calloc(1, sizeof *st + plan->nwindows * sizeof(win_t) + plan->naggs);
     if (!st)
         return NULL;
     st->newest = INT64_MIN;
@@ -322,14 +316,14 @@ static int dc_step(dc_cell_t *c, uint64_t h, stash_t *sx, bool commit)
 static int last_step(last_cell_t *c, fr_type_t t, int64_t ts, uint64_t off, const fr_value_t *v,
                      uint32_t slen, stash_t *sx, bool commit)
 {
-    if (c->len != LAST_NONE && (ts < c->ts || (ts == c->ts && off <= c->off)))
+    if (c->lenx && (ts < c->ts || (ts == c->ts && off <= c->off)))
         return 0;
     bool heap = last_is_heap(c, t);
     if (t == FR_T_STRING && slen > LAST_INLINE) {
         if (heap && last_cap(c) >= slen) {
             if (commit) {
                 memcpy(last_heap(c), v->u.s, slen);
-                c->len = slen;
+                c->lenx = slen + 1;
                 c->ts = ts;
                 c->off = off;
             }
@@ -345,7 +339,7 @@ static int last_step(last_cell_t *c, fr_type_t t, int64_t ts, uint64_t off, cons
             char *p = stash_take(sx);
             memcpy(p, v->u.s, slen);
             last_set_heap(c, p, slen);
-            c->len = slen;
+            c->lenx = slen + 1;
             c->ts = ts;
             c->off = off;
         }
@@ -359,19 +353,19 @@ static int last_step(last_cell_t *c, fr_type_t t, int64_t ts, uint64_t off, cons
     case FR_T_STRING:
         if (slen)
             memcpy(c->tail, v->u.s, slen);
-        c->len = slen;
+        c->lenx = slen + 1;
         break;
     case FR_T_LONG:
         memcpy(c->tail + 4, &v->u.i, 8);
-        c->len = 0;
+        c->lenx = 1;
         break;
     case FR_T_DOUBLE:
         memcpy(c->tail + 4, &v->u.d, 8);
-        c->len = 0;
+        c->lenx = 1;
         break;
     default:
         c->tail[4] = v->u.b ? 1 : 0;
-        c->len = 0;
+        c->lenx = 1;
         break;
     }
     c->ts = ts;
@@ -394,10 +388,10 @@ enum { LOC_SKIP, LOC_HIT, LOC_APPEND, LOC_INSERT };
 
 typedef struct loc {
     int kind;
-    bool evict;   /* LOC_APPEND: expired tiles leave first */
-    uint32_t pos; /* LOC_HIT, LOC_INSERT: logical position */
-    int64_t idx;  /* tile index of the event */
-    int64_t cut;  /* lowest tile index that can still count */
+    bool evict;    /* LOC_APPEND: expired tiles leave first */
+    uint32_t pos;  /* LOC_HIT, LOC_INSERT: logical position */
+    int64_t idx;   /* tile index of the event */
+    int64_t hi;    /* tile index of the newest event (after this one) */
     uint64_t same; /* bit a: count_distinct cell a already counts the value */
 } loc_t;
 
@@ -428,77 +422,99 @@ static int win_next_cap(uint32_t cap, uint32_t *next)
     return 0;
 }
 
-static void update_cells(const fr_agg_plan_t *plan, uint8_t *r, int64_t ts, uint64_t offset,
-                         const prep_t *pr, uint64_t same, stash_t *sx)
+/* Updates, for each aggregation act[k] (those whose field the event
+ * carries), its cell in each record r[0..nr) of the event's tiles: one
+ * dispatch per aggregation, the windows in the inner loops.  same[j] bit a:
+ * the count_distinct cell a of r[j] already counts the value. */
+static void update_cells(const fr_agg_plan_t *plan, uint8_t *const *r, const uint64_t *same,
+                         unsigned nr, int64_t ts, uint64_t offset, const prep_t *pr,
+                         const uint8_t *act, unsigned nact, stash_t *sx)
 {
-    for (size_t a = 0; a < plan->naggs; a++) {
+    for (unsigned k = 0; k < nact; k++) {
+        unsigned a = act[k];
         const fr_agg_spec_t *s = &plan->aggs[a];
-        if (!pr[a].has)
-            continue;
-        uint8_t *cp = r + pr[a].off;
+        const uint32_t off = pr[a].off;
         const fr_value_t *v = &pr[a].v;
+        const bool isl = s->type == FR_T_LONG;
         switch (s->fn) {
-        case FR_FN_SUM: {
-            sum_cell_t *c = (sum_cell_t *)(void *)cp;
-            if (s->type == FR_T_LONG)
-                c->s.i = (int64_t)((uint64_t)c->s.i + (uint64_t)v->u.i);
-            else
-                c->s.d = c->s.d + v->u.d;
+        case FR_FN_SUM:
+            for (unsigned j = 0; j < nr; j++) {
+                sum_cell_t *c = (sum_cell_t *)(void *)(r[j] + off);
+                if (isl)
+                    c->s.i = (int64_t)((uint64_t)c->s.i + (uint64_t)v->u.i);
+                else
+                    c->s.d = c->s.d + v->u.d;
+            }
             break;
-        }
-        case FR_FN_AVG: {
-            nv_cell_t *c = (nv_cell_t *)(void *)cp;
-            c->n++;
-            if (s->type == FR_T_LONG)
-                c->v.i = (int64_t)((uint64_t)c->v.i + (uint64_t)v->u.i);
-            else
-                c->v.d = c->v.d + v->u.d;
+        case FR_FN_AVG:
+            for (unsigned j = 0; j < nr; j++) {
+                nv_cell_t *c = (nv_cell_t *)(void *)(r[j] + off);
+                c->n++;
+                if (isl)
+                    c->v.i = (int64_t)((uint64_t)c->v.i + (uint64_t)v->u.i);
+                else
+                    c->v.d = c->v.d + v->u.d;
+            }
             break;
-        }
         case FR_FN_MIN:
         case FR_FN_MAX: {
-            nv_cell_t *c = (nv_cell_t *)(void *)cp;
             bool mx = s->fn == FR_FN_MAX;
-            if (s->type == FR_T_LONG) {
-                if (!c->n || (mx ? v->u.i > c->v.i : v->u.i < c->v.i))
-                    c->v.i = v->u.i;
-            } else {
-                if (!c->n || (mx ? v->u.d > c->v.d : v->u.d < c->v.d))
-                    c->v.d = v->u.d;
+            for (unsigned j = 0; j < nr; j++) {
+                nv_cell_t *c = (nv_cell_t *)(void *)(r[j] + off);
+                if (isl) {
+                    if (!c->n || (mx ? v->u.i > c->v.i : v->u.i < c->v.i))
+                        c->v.i = v->u.i;
+                } else {
+                    if (!c->n || (mx ? v->u.d > c->v.d : v->u.d < c->v.d))
+                        c->v.d = v->u.d;
+                }
+                c->n++;
             }
-            c->n++;
             break;
         }
         case FR_FN_STDDEV: {
-            sd_cell_t *c = (sd_cell_t *)(void *)cp;
-            double x = s->type == FR_T_LONG ? (double)v->u.i : v->u.d;
-            c->n++;
-            c->s = c->s + x;
-            c->sq = c->sq + x * x;
+            double x = isl ? (double)v->u.i : v->u.d;
+            for (unsigned j = 0; j < nr; j++) {
+                sd_cell_t *c = (sd_cell_t *)(void *)(r[j] + off);
+                c->n++;
+                c->s = c->s + x;
+                c->sq = c->sq + x * x;
+            }
             break;
         }
         case FR_FN_COUNT_DISTINCT:
-            if (!(same >> a & 1))
-                (void)dc_step((dc_cell_t *)(void *)cp, pr[a].h, sx, true);
+            for (unsigned j = 0; j < nr; j++) {
+                if (same[j] >> a & 1)
+                    continue;
+                dc_cell_t *c = (dc_cell_t *)(void *)(r[j] + off);
+                (void)dc_step(c, pr[a].h, sx, true);
+                if (c->cap || c->mode != DC_EXACT)
+                    ((tile_hdr_t *)(void *)r[j])->count |= TILE_HEAP;
+            }
             break;
         case FR_FN_LAST:
-            last_step((last_cell_t *)(void *)cp, s->type, ts, offset, v, pr[a].slen, sx, true);
+            for (unsigned j = 0; j < nr; j++) {
+                last_cell_t *c = (last_cell_t *)(void *)(r[j] + off);
+                last_step(c, s->type, ts, offset, v, pr[a].slen, sx, true);
+                if (last_is_heap(c, s->type))
+                    ((tile_hdr_t *)(void *)r[j])->count |= TILE_HEAP;
+            }
             break;
-        default:
-            break;
+        default: break;
         }
     }
 }
 
-int fr_agg_state_apply(fr_agg_state_t *st, const fr_agg_plan_t *plan, int64_t ts,
-                       uint64_t offset, const fr_value_t *values)
+int fr_agg_state_apply(fr_agg_state_t *st, const fr_agg_plan_t *plan, int64_t ts, uint64_t offset,
+                       const fr_value_t *values)
 {
     FR_ASSERT(st->naggs == plan->naggs && st->nwin == plan->nwindows);
     const uint32_t rec = st->rec;
     prep_t pr[FR_AGG_MAX_AGGS];
+    uint8_t act[FR_AGG_MAX_AGGS], rsv[FR_AGG_MAX_AGGS];
+    unsigned nact = 0, nrsv = 0;
     loc_t loc[FR_AGG_MAX_WINDOWS];
     stash_t sx;
-    bool rsv = false;
     int rc = 0;
     sx.n = sx.next = 0;
 
@@ -522,10 +538,11 @@ int fr_agg_state_apply(fr_agg_state_t *st, const fr_agg_plan_t *plan, int64_t ts
         p->off = (uint32_t)off;
         off += cell_size(s->fn);
         p->has = p->rsv = false;
-        if (!fr_fn_needs_field(s->fn) || values[s->field].type != s->type)
+        if (!fn_has_field(s->fn) || values[s->field].type != s->type)
             continue;
         p->has = true;
         p->v = values[s->field];
+        act[nact++] = (uint8_t)a;
         if (s->fn == FR_FN_COUNT_DISTINCT) {
             p->h = fr_agg_value_hash(&p->v);
             p->rsv = true;
@@ -533,7 +550,8 @@ int fr_agg_state_apply(fr_agg_state_t *st, const fr_agg_plan_t *plan, int64_t ts
             p->slen = p->v.len < FR_AGG_MAX_STRING ? p->v.len : FR_AGG_MAX_STRING;
             p->rsv = p->slen > LAST_INLINE;
         }
-        rsv |= p->rsv;
+        if (p->rsv)
+            rsv[nrsv++] = (uint8_t)a;
     }
     int64_t newest = st->events && st->newest > ts ? st->newest : ts;
 
@@ -543,19 +561,24 @@ int fr_agg_state_apply(fr_agg_state_t *st, const fr_agg_plan_t *plan, int64_t ts
         const fr_window_spec_t *ws = &plan->windows[w];
         win_t *win = &st->win[w];
         loc_t *l = &loc[w];
-        l->cut = win_lo(fr_floordiv(newest, ws->tile_ms), win_tiles(ws));
-        l->idx = fr_floordiv(ts, ws->tile_ms);
-        if (l->idx < l->cut) {
+        /* The last tile is the newest event's (apply and decode keep it
+         * so); most events land in it, found with no division. */
+        int64_t last = win->len ? rec_hdr(win, win->len - 1, rec)->idx : INT64_MIN;
+        if (win->len && in_tile(ts, last, ws->tile_ms))
+            l->idx = last;
+        else
+            l->idx = fr_floordiv(ts, ws->tile_ms);
+        l->hi = win->len && ts <= st->newest ? last : l->idx;
+        if (l->idx < l->hi && win_expired(ws, l->hi, l->idx)) {
             l->kind = LOC_SKIP; /* too old for this window */
             continue;
         }
-        int64_t last = win->len ? rec_hdr(win, win->len - 1, rec)->idx : INT64_MIN;
         if (win->len && last == l->idx) {
             l->kind = LOC_HIT;
             l->pos = win->len - 1;
         } else if (!win->len || l->idx > last) {
             l->kind = LOC_APPEND;
-            l->evict = win->len && rec_hdr(win, 0, rec)->idx < l->cut;
+            l->evict = win->len && win_expired(ws, l->hi, rec_hdr(win, 0, rec)->idx);
             if (win->len == win->cap && !l->evict) {
                 uint32_t cap;
                 rc = win_next_cap(win->cap, &cap);
@@ -578,13 +601,17 @@ int fr_agg_state_apply(fr_agg_state_t *st, const fr_agg_plan_t *plan, int64_t ts
             }
         }
         l->same = 0;
-        if (!rsv)
-            continue;
-        uint8_t *r = l->kind == LOC_HIT ? win_rec(win, l->pos, rec) : NULL;
-        for (size_t a = 0; a < plan->naggs; a++) {
-            if (!pr[a].rsv)
+    }
+    /* Cells that may need memory, in the order the commit visits them:
+     * aggregation, then window. */
+    for (unsigned k = 0; k < nrsv; k++) {
+        unsigned a = rsv[k];
+        const fr_agg_spec_t *s = &plan->aggs[a];
+        for (size_t w = 0; w < plan->nwindows; w++) {
+            loc_t *l = &loc[w];
+            if (l->kind == LOC_SKIP)
                 continue;
-            const fr_agg_spec_t *s = &plan->aggs[a];
+            uint8_t *r = l->kind == LOC_HIT ? win_rec(&st->win[w], l->pos, rec) : NULL;
             if (s->fn == FR_FN_COUNT_DISTINCT) {
                 dc_cell_t fresh = {0};
                 dc_cell_t *c = r ? (dc_cell_t *)(void *)(r + pr[a].off) : &fresh;
@@ -594,7 +621,7 @@ int fr_agg_state_apply(fr_agg_state_t *st, const fr_agg_plan_t *plan, int64_t ts
                     rc = 0;
                 }
             } else {
-                last_cell_t fresh = {.len = LAST_NONE};
+                last_cell_t fresh = {0};
                 last_cell_t *c = r ? (last_cell_t *)(void *)(r + pr[a].off) : &fresh;
                 rc = last_step(c, s->type, ts, offset, &pr[a].v, pr[a].slen, &sx, false);
             }
@@ -604,18 +631,19 @@ int fr_agg_state_apply(fr_agg_state_t *st, const fr_agg_plan_t *plan, int64_t ts
     }
 
     /* Commit: nothing below fails. */
+    uint8_t *recs[FR_AGG_MAX_WINDOWS];
+    uint64_t same[FR_AGG_MAX_WINDOWS];
+    unsigned nr = 0;
     for (size_t w = 0; w < plan->nwindows; w++) {
         win_t *win = &st->win[w];
         loc_t *l = &loc[w];
         uint8_t *r;
         switch (l->kind) {
-        case LOC_SKIP:
-            continue;
-        case LOC_HIT:
-            r = win_rec(win, l->pos, rec);
-            break;
+        case LOC_SKIP: continue;
+        case LOC_HIT: r = win_rec(win, l->pos, rec); break;
         case LOC_APPEND:
-            while (l->evict && win->len && rec_hdr(win, 0, rec)->idx < l->cut) {
+            while (l->evict && win->len &&
+                   win_expired(&plan->windows[w], l->hi, rec_hdr(win, 0, rec)->idx)) {
                 fr_agg_rec_release(st, win_rec(win, 0, rec));
                 win->head = win->head + 1 == win->cap ? 0 : win->head + 1;
                 win->len--;
@@ -634,12 +662,18 @@ int fr_agg_state_apply(fr_agg_state_t *st, const fr_agg_plan_t *plan, int64_t ts
             break;
         }
         tile_hdr_t *h = (tile_hdr_t *)(void *)r;
-        h->count++;
-        if (ts > h->max_ts)
+        if (!TILE_COUNT(h) || ts > h->max_ts)
             h->max_ts = ts;
-        update_cells(plan, r, ts, offset, pr, l->same, &sx);
-        if (l->kind == LOC_APPEND && win->cap >= 8 && win->len * 4 <= win->cap)
-            (void)win_relayout(win, rec, win->cap / 2); /* mostly expired; may fail */
+        h->count++;
+        recs[nr] = r;
+        same[nr++] = l->same;
+    }
+    update_cells(plan, recs, same, nr, ts, offset, pr, act, nact, &sx);
+    /* Windows that were mostly expired give memory back (may fail). */
+    for (size_t w = 0; w < plan->nwindows; w++) {
+        win_t *win = &st->win[w];
+        if (loc[w].kind == LOC_APPEND && win->cap >= 8 && win->len * 4 <= win->cap)
+            (void)win_relayout(win, rec, win->cap / 2);
     }
     FR_ASSERT(sx.next == sx.n);
     st->newest = newest;
@@ -665,7 +699,7 @@ static fr_value_t eval_cells(const fr_agg_state_t *st, const fr_agg_spec_t *s, c
     case FR_FN_COUNT: {
         uint64_t n = 0;
         for (uint32_t i = b; i < e; i++)
-            n += rec_hdr(win, i, rec)->count;
+            n += TILE_COUNT(rec_hdr(win, i, rec));
         return val_long((int64_t)n);
     }
     case FR_FN_SINCE_LAST:
@@ -720,12 +754,11 @@ static fr_value_t eval_cells(const fr_agg_state_t *st, const fr_agg_spec_t *s, c
         for (uint32_t i = e; i > b; i--) {
             const last_cell_t *c =
                 (const last_cell_t *)(const void *)(win_rec(win, i - 1, rec) + off);
-            if (c->len != LAST_NONE)
+            if (c->lenx)
                 return last_value(c, s->type);
         }
         return (fr_value_t){.type = FR_T_NULL};
-    default:
-        return (fr_value_t){.type = FR_T_NULL};
+    default: return (fr_value_t){.type = FR_T_NULL};
     }
     return acc_finish(&x, s->fn, s->type);
 }

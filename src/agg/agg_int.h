@@ -24,10 +24,10 @@
 
 /* ---- HyperLogLog ------------------------------------------------------ */
 
-#define HLL_M (1u << FR_AGG_HLL_P)        /* registers */
-#define HLL_Q (64 - FR_AGG_HLL_P)         /* bits left for the rank */
-#define HLL_MAXRANK (HLL_Q + 1)           /* largest register value */
-#define HLL_PACKED ((HLL_M / 4) * 3)      /* 6-bit packed registers, bytes */
+#define HLL_M (1u << FR_AGG_HLL_P)   /* registers */
+#define HLL_Q (64 - FR_AGG_HLL_P)    /* bits left for the rank */
+#define HLL_MAXRANK (HLL_Q + 1)      /* largest register value */
+#define HLL_PACKED ((HLL_M / 4) * 3) /* 6-bit packed registers, bytes */
 
 static inline void hll_pos(uint64_t h, uint32_t *idx, uint8_t *rank)
 {
@@ -52,7 +52,7 @@ static inline void hll_add(uint8_t *regs, uint64_t h)
  * p = 14 register an entry maps to is exactly the one its hash would set.
  */
 #define HLL_SP 25
-#define HLL_SP_MAXRANK (64 - HLL_SP + 1) /* 40 */
+#define HLL_SP_MAXRANK (64 - HLL_SP + 1)   /* 40 */
 #define HLL_SP_LOW (HLL_SP - FR_AGG_HLL_P) /* 11 index bits beyond p */
 
 static inline uint32_t sp_entry(uint64_t h)
@@ -94,8 +94,13 @@ typedef union num {
 typedef struct tile_hdr {
     int64_t idx;    /* floor(ts / g) */
     int64_t max_ts; /* newest event time in the tile */
-    uint64_t count; /* events (>= 1 once the tile exists) */
+    uint64_t count; /* events (>= 1 once the tile exists), | TILE_HEAP */
 } tile_hdr_t;
+
+/* Set in count when a cell of the tile may own heap memory, so that
+ * evicting a plain tile reads nothing but its header. */
+#define TILE_HEAP (1ULL << 63)
+#define TILE_COUNT(h) ((h)->count & ~TILE_HEAP)
 
 /* sum */
 typedef struct sum_cell {
@@ -133,15 +138,15 @@ typedef struct dc_cell {
     } u;
 } dc_cell_t;
 
-/* last: len == LAST_NONE when no value.  tail[0..12) holds a string of at
+/* last: lenx == 0 when no value, else its length + 1 (0 for non-strings),
+ * so that an all-zero cell is empty.  tail[0..12) holds a string of at
  * most LAST_INLINE bytes inline; a longer one is on the heap: tail[0..4)
  * its capacity, tail[4..12) the pointer.  Other types: tail[4..12). */
-#define LAST_NONE UINT32_MAX
 #define LAST_INLINE 12
 typedef struct last_cell {
     int64_t ts;
     uint64_t off;
-    uint32_t len;
+    uint32_t lenx;
     unsigned char tail[12];
 } last_cell_t;
 
@@ -164,32 +169,24 @@ static inline uint32_t last_cap(const last_cell_t *c)
 }
 static inline bool last_is_heap(const last_cell_t *c, fr_type_t t)
 {
-    return t == FR_T_STRING && c->len != LAST_NONE && c->len > LAST_INLINE;
+    return t == FR_T_STRING && c->lenx > LAST_INLINE + 1;
 }
 /* The cell's value (strings point into the cell or its heap copy). */
 static inline fr_value_t last_value(const last_cell_t *c, fr_type_t t)
 {
     fr_value_t v = {.type = FR_T_NULL};
-    if (c->len == LAST_NONE)
+    if (!c->lenx)
         return v;
     v.type = t;
     switch (t) {
     case FR_T_STRING:
-        v.len = c->len;
-        v.u.s = c->len > LAST_INLINE ? last_heap(c) : (const char *)c->tail;
+        v.len = c->lenx - 1;
+        v.u.s = v.len > LAST_INLINE ? last_heap(c) : (const char *)c->tail;
         break;
-    case FR_T_LONG:
-        memcpy(&v.u.i, c->tail + 4, 8);
-        break;
-    case FR_T_DOUBLE:
-        memcpy(&v.u.d, c->tail + 4, 8);
-        break;
-    case FR_T_BOOL:
-        v.u.b = c->tail[4] != 0;
-        break;
-    default:
-        v.type = FR_T_NULL;
-        break;
+    case FR_T_LONG: memcpy(&v.u.i, c->tail + 4, 8); break;
+    case FR_T_DOUBLE: memcpy(&v.u.d, c->tail + 4, 8); break;
+    case FR_T_BOOL: v.u.b = c->tail[4] != 0; break;
+    default: v.type = FR_T_NULL; break;
     }
     return v;
 }
@@ -197,20 +194,14 @@ static inline fr_value_t last_value(const last_cell_t *c, fr_type_t t)
 static inline size_t cell_size(fr_fn_t fn)
 {
     switch (fn) {
-    case FR_FN_SUM:
-        return sizeof(sum_cell_t);
+    case FR_FN_SUM: return sizeof(sum_cell_t);
     case FR_FN_AVG:
     case FR_FN_MIN:
-    case FR_FN_MAX:
-        return sizeof(nv_cell_t);
-    case FR_FN_STDDEV:
-        return sizeof(sd_cell_t);
-    case FR_FN_COUNT_DISTINCT:
-        return sizeof(dc_cell_t);
-    case FR_FN_LAST:
-        return sizeof(last_cell_t);
-    default:
-        return 0; /* count, since_last: the tile header is enough */
+    case FR_FN_MAX: return sizeof(nv_cell_t);
+    case FR_FN_STDDEV: return sizeof(sd_cell_t);
+    case FR_FN_COUNT_DISTINCT: return sizeof(dc_cell_t);
+    case FR_FN_LAST: return sizeof(last_cell_t);
+    default: return 0; /* count, since_last: the tile header is enough */
     }
 }
 
@@ -220,6 +211,11 @@ static inline size_t rec_size(const fr_agg_plan_t *plan)
     for (size_t a = 0; a < plan->naggs; a++)
         n += cell_size(plan->aggs[a].fn);
     return n;
+}
+
+static inline bool fn_has_field(fr_fn_t fn)
+{
+    return fn != FR_FN_COUNT && fn != FR_FN_SINCE_LAST;
 }
 
 static inline bool fn_numeric(fr_fn_t fn)
@@ -248,6 +244,25 @@ static inline uint64_t udist(int64_t a, int64_t b)
     return (uint64_t)a - (uint64_t)b;
 }
 
+/* Whether tile idx (<= hi) is older than the W/g tiles ending at hi, i.e.
+ * hi - idx >= W/g, without a division: (hi - idx) * g >= W. */
+static inline bool win_expired(const fr_window_spec_t *w, int64_t hi, int64_t idx)
+{
+    uint64_t p;
+    if (__builtin_mul_overflow(udist(hi, idx), (uint64_t)w->tile_ms, &p))
+        return true;
+    return p >= (uint64_t)w->window_ms;
+}
+
+/* Whether ts lies in tile idx, without a division (false if unsure). */
+static inline bool in_tile(int64_t ts, int64_t idx, int64_t g)
+{
+    int64_t start;
+    if (__builtin_mul_overflow(idx, g, &start))
+        return false;
+    return udist(ts, start) < (uint64_t)g;
+}
+
 /* ---- value hashing for count_distinct --------------------------------- */
 
 #define SEED_STRING 0x5f3759df9e3779b9ULL
@@ -272,10 +287,10 @@ enum { DACC_EXACT, DACC_SPARSE, DACC_DENSE };
 
 typedef struct dacc {
     int mode;
-    uint32_t n;        /* hashes (exact) or occupied slots (sparse) */
+    uint32_t n; /* hashes (exact) or occupied slots (sparse) */
     uint64_t set[FR_AGG_DISTINCT_EXACT];
-    uint32_t *slots;   /* caller's DACC_SP_SLOTS; 0 = empty */
-    uint8_t *regs;     /* caller's HLL_M bytes */
+    uint32_t *slots; /* caller's DACC_SP_SLOTS; 0 = empty */
+    uint8_t *regs;   /* caller's HLL_M bytes */
 } dacc_t;
 
 static inline void dacc_init(dacc_t *d, uint32_t *slots, uint8_t *regs)
@@ -383,12 +398,9 @@ static inline void dacc_add_sp(dacc_t *d, uint32_t e)
 static inline int64_t dacc_result(const dacc_t *d)
 {
     switch (d->mode) {
-    case DACC_EXACT:
-        return (int64_t)d->n;
-    case DACC_SPARSE:
-        return fr_hll_sparse_estimate(d->n);
-    default:
-        return fr_hll_estimate(d->regs);
+    case DACC_EXACT: return (int64_t)d->n;
+    case DACC_SPARSE: return fr_hll_sparse_estimate(d->n);
+    default: return fr_hll_estimate(d->regs);
     }
 }
 
@@ -481,8 +493,7 @@ static inline fr_value_t acc_finish(const acc_t *x, fr_fn_t fn, fr_type_t t)
             r.u.d = sqrt(var);
         }
         break;
-    default:
-        break;
+    default: break;
     }
     return r;
 }
@@ -505,12 +516,12 @@ typedef struct win {
 } win_t;
 
 struct fr_agg_state {
-    int64_t newest;   /* INT64_MIN when events == 0 */
+    int64_t newest; /* INT64_MIN when events == 0 */
     uint64_t events;
-    uint32_t rec;     /* record size, rec_size(plan) */
+    uint32_t rec; /* record size, rec_size(plan) */
     uint16_t nwin, naggs;
-    win_t win[];      /* nwin, then naggs kind bytes (fn | type << 4), so
-                       * that a state can be freed without its plan */
+    win_t win[]; /* nwin, then naggs kind bytes (fn | type << 4), so
+                  * that a state can be freed without its plan */
 };
 
 static inline uint8_t *state_kinds(const fr_agg_state_t *st)
@@ -567,7 +578,7 @@ static inline uint32_t win_upper(const win_t *w, uint32_t rec, int64_t key)
 
 /* Allocates an empty state for plan (agg.c); NULL on allocation failure. */
 fr_agg_state_t *fr_agg_state_alloc(const fr_agg_plan_t *plan);
-/* Fills a fresh record: no events, empty cells. */
+/* Fills a fresh record: no events, empty cells (all zero but idx). */
 void fr_agg_rec_init(const fr_agg_state_t *st, uint8_t *r, int64_t idx);
 /* Frees what a record's cells own. */
 void fr_agg_rec_release(const fr_agg_state_t *st, uint8_t *r);

@@ -142,7 +142,7 @@ static void enc_dc(wr_t *w, const dc_cell_t *c)
 
 static void enc_last(wr_t *w, const last_cell_t *c, fr_type_t t, int64_t max_ts)
 {
-    if (c->len == LAST_NONE) {
+    if (!c->lenx) {
         w_u8(w, 0);
         return;
     }
@@ -155,15 +155,9 @@ static void enc_last(wr_t *w, const last_cell_t *c, fr_type_t t, int64_t max_ts)
         w_varint(w, v.len);
         w_bytes(w, v.u.s, v.len);
         break;
-    case FR_T_LONG:
-        w_varint(w, zz_enc(v.u.i));
-        break;
-    case FR_T_DOUBLE:
-        w_u64(w, dbits(v.u.d));
-        break;
-    default:
-        w_u8(w, v.u.b ? 1 : 0);
-        break;
+    case FR_T_LONG: w_varint(w, zz_enc(v.u.i)); break;
+    case FR_T_DOUBLE: w_u64(w, dbits(v.u.d)); break;
+    default: w_u8(w, v.u.b ? 1 : 0); break;
     }
 }
 
@@ -186,7 +180,7 @@ static void enc_window(const fr_agg_state_t *st, const fr_agg_plan_t *plan, size
         prev = idx;
     }
     for (uint32_t i = b; i < e; i++)
-        w_varint(o, rec_hdr(win, i, rec)->count);
+        w_varint(o, TILE_COUNT(rec_hdr(win, i, rec)));
     for (uint32_t i = b; i < e; i++)
         w_varint(o, udist(st->newest, rec_hdr(win, i, rec)->max_ts));
     size_t off = sizeof(tile_hdr_t);
@@ -195,9 +189,7 @@ static void enc_window(const fr_agg_state_t *st, const fr_agg_plan_t *plan, size
         for (uint32_t i = b; i < e; i++) {
             const uint8_t *cp = win_rec(win, i, rec) + off;
             switch (s->fn) {
-            case FR_FN_SUM:
-                w_num(o, s->type, ((const sum_cell_t *)(const void *)cp)->s);
-                break;
+            case FR_FN_SUM: w_num(o, s->type, ((const sum_cell_t *)(const void *)cp)->s); break;
             case FR_FN_AVG:
             case FR_FN_MIN:
             case FR_FN_MAX: {
@@ -216,15 +208,12 @@ static void enc_window(const fr_agg_state_t *st, const fr_agg_plan_t *plan, size
                 }
                 break;
             }
-            case FR_FN_COUNT_DISTINCT:
-                enc_dc(o, (const dc_cell_t *)(const void *)cp);
-                break;
+            case FR_FN_COUNT_DISTINCT: enc_dc(o, (const dc_cell_t *)(const void *)cp); break;
             case FR_FN_LAST:
                 enc_last(o, (const last_cell_t *)(const void *)cp, s->type,
                          rec_hdr(win, i, rec)->max_ts);
                 break;
-            default:
-                break;
+            default: break;
             }
         }
         off += cell_size(s->fn);
@@ -440,12 +429,8 @@ static int parse_cell(fr_rd_t *r, const fr_agg_spec_t *s, uint64_t count, cview_
             c->val.u.s = fr_rd_bytes(r, (size_t)len);
             break;
         }
-        case FR_T_LONG:
-            c->val.u.i = zz_dec(fr_rd_varint(r));
-            break;
-        case FR_T_DOUBLE:
-            c->val.u.d = bitsd(fr_rd_u64(r));
-            break;
+        case FR_T_LONG: c->val.u.i = zz_dec(fr_rd_varint(r)); break;
+        case FR_T_DOUBLE: c->val.u.d = bitsd(fr_rd_u64(r)); break;
         default: {
             uint8_t b = fr_rd_u8(r);
             if (b > 1)
@@ -456,8 +441,7 @@ static int parse_cell(fr_rd_t *r, const fr_agg_spec_t *s, uint64_t count, cview_
         }
         break;
     }
-    default:
-        break;
+    default: break;
     }
     return r->err ? FR_ECORRUPT : 0;
 }
@@ -482,23 +466,14 @@ static void dacc_sp_cb(void *arg, uint32_t e)
 }
 
 /* Accumulates one parsed cell into a window accumulator. */
-static int acc_view(const fr_agg_spec_t *s, const cview_t *c, acc_t *x, dacc_t *d,
-                    fr_value_t *last)
+static int acc_view(const fr_agg_spec_t *s, const cview_t *c, acc_t *x, dacc_t *d, fr_value_t *last)
 {
     switch (s->fn) {
-    case FR_FN_SUM:
-        acc_sum(x, s->type, 0, c->v);
-        break;
-    case FR_FN_AVG:
-        acc_sum(x, s->type, c->n, c->v);
-        break;
+    case FR_FN_SUM: acc_sum(x, s->type, 0, c->v); break;
+    case FR_FN_AVG: acc_sum(x, s->type, c->n, c->v); break;
     case FR_FN_MIN:
-    case FR_FN_MAX:
-        acc_ext(x, s->type, s->fn == FR_FN_MAX, c->n, c->v);
-        break;
-    case FR_FN_STDDEV:
-        acc_sd(x, c->n, c->s, c->sq);
-        break;
+    case FR_FN_MAX: acc_ext(x, s->type, s->fn == FR_FN_MAX, c->n, c->v); break;
+    case FR_FN_STDDEV: acc_sd(x, c->n, c->s, c->sq); break;
     case FR_FN_COUNT_DISTINCT:
         if (c->dmode == DC_EXACT) {
             for (uint32_t k = 0; k < c->dn; k++)
@@ -515,8 +490,7 @@ static int acc_view(const fr_agg_spec_t *s, const cview_t *c, acc_t *x, dacc_t *
         if (c->has)
             *last = c->val;
         break;
-    default:
-        break;
+    default: break;
     }
     return 0;
 }
@@ -698,19 +672,19 @@ static int build_last(last_cell_t *c, fr_type_t t, const cview_t *v, const tile_
         } else if (v->val.len) {
             memcpy(c->tail, v->val.u.s, v->val.len);
         }
-        c->len = v->val.len;
+        c->lenx = v->val.len + 1;
         break;
     case FR_T_LONG:
         memcpy(c->tail + 4, &v->val.u.i, 8);
-        c->len = 0;
+        c->lenx = 1;
         break;
     case FR_T_DOUBLE:
         memcpy(c->tail + 4, &v->val.u.d, 8);
-        c->len = 0;
+        c->lenx = 1;
         break;
     default:
         c->tail[4] = v->val.u.b ? 1 : 0;
-        c->len = 0;
+        c->lenx = 1;
         break;
     }
     return 0;
@@ -739,7 +713,8 @@ static int decode_window(fr_rd_t *r, const fr_agg_plan_t *plan, size_t w, const 
         tile_hdr_t *th = (tile_hdr_t *)(void *)rp;
         th->count = fr_rd_varint(&wc.count);
         th->max_ts = (int64_t)((uint64_t)h->newest - fr_rd_varint(&wc.maxts));
-        if (th->count > h->events || fr_floordiv(th->max_ts, ws->tile_ms) != th->idx)
+        if (th->count > h->events || (th->count & TILE_HEAP) ||
+            fr_floordiv(th->max_ts, ws->tile_ms) != th->idx)
             return FR_ECORRUPT;
     }
     size_t off = sizeof(tile_hdr_t);
@@ -750,13 +725,11 @@ static int decode_window(fr_rd_t *r, const fr_agg_plan_t *plan, size_t w, const 
             const tile_hdr_t *th = (const tile_hdr_t *)(const void *)rp;
             uint8_t *cp = rp + off;
             cview_t cv;
-            rc = parse_cell(r, s, th->count, &cv);
+            rc = parse_cell(r, s, TILE_COUNT(th), &cv);
             if (rc)
                 return rc;
             switch (s->fn) {
-            case FR_FN_SUM:
-                ((sum_cell_t *)(void *)cp)->s = cv.v;
-                break;
+            case FR_FN_SUM: ((sum_cell_t *)(void *)cp)->s = cv.v; break;
             case FR_FN_AVG:
             case FR_FN_MIN:
             case FR_FN_MAX: {
@@ -773,13 +746,15 @@ static int decode_window(fr_rd_t *r, const fr_agg_plan_t *plan, size_t w, const 
                 break;
             }
             case FR_FN_COUNT_DISTINCT:
+                /* flagged first: a half-built cell must be freed too */
+                ((tile_hdr_t *)(void *)rp)->count |= TILE_HEAP;
                 rc = build_dc((dc_cell_t *)(void *)cp, &cv);
                 break;
             case FR_FN_LAST:
+                ((tile_hdr_t *)(void *)rp)->count |= TILE_HEAP;
                 rc = build_last((last_cell_t *)(void *)cp, s->type, &cv, th, ws->tile_ms);
                 break;
-            default:
-                break;
+            default: break;
             }
             if (rc)
                 return rc;
@@ -789,8 +764,7 @@ static int decode_window(fr_rd_t *r, const fr_agg_plan_t *plan, size_t w, const 
     return 0;
 }
 
-int fr_agg_state_decode(const fr_agg_plan_t *plan, const void *p, size_t n,
-                        fr_agg_state_t **out)
+int fr_agg_state_decode(const fr_agg_plan_t *plan, const void *p, size_t n, fr_agg_state_t **out)
 {
     fr_rd_t r;
     hdr_t h;

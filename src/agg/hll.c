@@ -107,8 +107,8 @@ bool fr_hll_merge_packed(uint8_t *regs, const uint8_t *packed, uint32_t *nnz)
 void fr_hll_pack(uint8_t *out, const uint8_t *regs)
 {
     for (uint32_t i = 0; i < HLL_M; i += 4) {
-        uint32_t w = (uint32_t)regs[i] | (uint32_t)regs[i + 1] << 6 |
-                     (uint32_t)regs[i + 2] << 12 | (uint32_t)regs[i + 3] << 18;
+        uint32_t w = (uint32_t)regs[i] | (uint32_t)regs[i + 1] << 6 | (uint32_t)regs[i + 2] << 12 |
+                     (uint32_t)regs[i + 3] << 18;
         uint8_t *b = out + (i / 4) * 3;
         b[0] = (uint8_t)w;
         b[1] = (uint8_t)(w >> 8);

@@ -58,16 +58,13 @@ bool fr_fn_accepts(fr_fn_t fn, fr_type_t t)
     case FR_FN_AVG:
     case FR_FN_MIN:
     case FR_FN_MAX:
-    case FR_FN_STDDEV:
-        return t == FR_T_LONG || t == FR_T_DOUBLE;
+    case FR_FN_STDDEV: return t == FR_T_LONG || t == FR_T_DOUBLE;
     case FR_FN_COUNT_DISTINCT:
     case FR_FN_LAST:
         return t == FR_T_STRING || t == FR_T_LONG || t == FR_T_DOUBLE || t == FR_T_BOOL;
     case FR_FN_COUNT:
-    case FR_FN_SINCE_LAST:
-        return t == FR_T_NULL;
-    default:
-        return false;
+    case FR_FN_SINCE_LAST: return t == FR_T_NULL;
+    default: return false;
     }
 }
 
@@ -169,21 +166,15 @@ uint64_t fr_agg_value_hash(const fr_value_t *v)
 {
     uint8_t b[8];
     switch (v->type) {
-    case FR_T_STRING:
-        return fr_hash64(v->u.s, v->len, SEED_STRING);
-    case FR_T_LONG:
-        fr_store_u64(b, (uint64_t)v->u.i);
-        return fr_hash64(b, 8, SEED_LONG);
+    case FR_T_STRING: return fr_hash64(v->u.s, v->len, SEED_STRING);
+    case FR_T_LONG: fr_store_u64(b, (uint64_t)v->u.i); return fr_hash64(b, 8, SEED_LONG);
     case FR_T_DOUBLE: {
         uint64_t bits;
         memcpy(&bits, &v->u.d, 8);
         fr_store_u64(b, bits);
         return fr_hash64(b, 8, SEED_DOUBLE);
     }
-    case FR_T_BOOL:
-        b[0] = v->u.b ? 1 : 0;
-        return fr_hash64(b, 1, SEED_BOOL);
-    default:
-        return 0;
+    case FR_T_BOOL: b[0] = v->u.b ? 1 : 0; return fr_hash64(b, 1, SEED_BOOL);
+    default: return 0;
     }
 }

@@ -19,6 +19,8 @@
  */
 #include "config/config.h"
 
+#include "core/utf8.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <libfyaml.h>
@@ -628,8 +630,8 @@ static void where(ctx_t *c, struct fy_node *n, char *b, size_t len)
 /* ------------------------------------------------------------------ */
 /* sections                                                            */
 
-enum { ST_BACKEND, ST_PATH, ST_MAP_SIZE, ST_REDIS, ST__N };
-static const char *const store_keys[] = {"backend", "path", "map_size", "redis"};
+enum { ST_BACKEND, ST_PATH, ST_MAP_SIZE, ST_RETENTION, ST_REDIS, ST__N };
+static const char *const store_keys[] = {"backend", "path", "map_size", "log_retention", "redis"};
 enum { RD_URL, RD_CLUSTER, RD__N };
 static const char *const redis_keys[] = {"url", "cluster"};
 static const char *const backends[] = {"lmdb", "redis"};
@@ -648,6 +650,9 @@ static int parse_store(ctx_t *c, const slot_t *sec, fr_config_t *cfg)
     if (!rc)
         rc = get_bytes(c, &s[ST_MAP_SIZE], "map_size", MIB, UINT64_C(1) << 50,
                        &cfg->store.map_size_bytes);
+    if (!rc)
+        rc = get_duration(c, &s[ST_RETENTION], "log_retention", SEC_MS, 3650 * DAY_MS,
+                          &cfg->store.log_retention_ms);
     if (!rc && s[ST_REDIS].k)
         rc = read_map(c, s[ST_REDIS].v, s[ST_REDIS].k, "store.redis", redis_keys, RD__N, r);
     if (!rc && s[ST_REDIS].k)
@@ -1473,6 +1478,7 @@ static int set_defaults(fr_config_t *cfg, const char *name)
     cfg->store.backend = FR_STORE_LMDB;
     cfg->store.path = strdup("./data");
     cfg->store.map_size_bytes = 64 * GIB;
+    cfg->store.log_retention_ms = 7 * DAY_MS;
     cfg->store.redis_url = strdup("redis://127.0.0.1:6379");
     cfg->store.redis_cluster = false;
     cfg->server.listen_host = strdup("127.0.0.1");
@@ -1603,6 +1609,23 @@ int fr_config_parse(const char *name, const char *text, size_t len, fr_config_t 
     c.locator = diag_new();
     if (!diag || !c.locator) {
         rc = oom(&c);
+        goto out;
+    }
+    /* YAML text is Unicode; refusing invalid UTF-8 here also keeps it away
+     * from libfyaml 0.7.12, whose directive scanner never returns on
+     * "%\xff" */
+    size_t bad_at = fr_utf8_check(len ? text : "", len);
+    if (bad_at < len) {
+        int line = 1, col = 1;
+        for (size_t i = 0; i < bad_at; i++, col++)
+            if (text[i] == '\n')
+                line++, col = 0;
+        if (err && errlen) {
+            snprintf(err, errlen, "%s:%d:%d: invalid UTF-8 byte 0x%02x; expected UTF-8 text",
+                     c.name, line, col, (unsigned char)text[bad_at]);
+            one_line(err);
+        }
+        rc = FR_ECONFIG;
         goto out;
     }
     struct fy_parse_cfg pc = {

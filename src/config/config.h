@@ -91,6 +91,8 @@ typedef struct fr_config {
         fr_store_backend_t backend;
         char *path;              /* lmdb directory, default "./data" */
         uint64_t map_size_bytes; /* lmdb map size, default 64 GiB */
+        int64_t log_retention_ms; /* embedded log: processed events older than
+                                     this are dropped, default 7d */
         char *redis_url;         /* default "redis://127.0.0.1:6379" */
         bool redis_cluster;
     } store;

@@ -6,33 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Length of a valid UTF-8 sequence at s (n bytes left), or 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len;
-    unsigned min;
-    if (c < 0x80)
-        return 1;
-    if ((c & 0xe0) == 0xc0)
-        len = 2, min = 0x80, c &= 0x1f;
-    else if ((c & 0xf0) == 0xe0)
-        len = 3, min = 0x800, c &= 0x0f;
-    else if ((c & 0xf8) == 0xf0)
-        len = 4, min = 0x10000, c &= 0x07;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        c = (c << 6) | (s[i] & 0x3f);
-    }
-    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-        return 0;
-    return len;
-}
+#include "core/utf8.h"
 
 int fr_jw_str(fr_buf_t *b, const char *s, size_t n)
 {
@@ -59,7 +33,7 @@ int fr_jw_str(fr_buf_t *b, const char *s, size_t n)
             rc = fr_buf_add(b, e, 6);
             i++;
         } else {
-            size_t l = utf8_len(p + i, n - i);
+            size_t l = fr_utf8_len(p + i, n - i);
             if (l) {
                 rc = fr_buf_add(b, p + i, l);
                 i += l;
@@ -92,15 +66,17 @@ int fr_jw_double(fr_buf_t *b, double d)
     if (!isfinite(d))
         return fr_buf_addstr(b, "null");
     char tmp[40];
+    int n = 0;
     for (int prec = 15; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+        n = snprintf(tmp, sizeof tmp, "%.*g", prec, d);
         if (strtod(tmp, NULL) == d)
             break;
     }
+    int rc = fr_buf_add(b, tmp, (size_t)n);
     /* keep it a JSON number that reads back as a double, not an integer */
-    if (!strpbrk(tmp, ".eEn"))
-        strcat(tmp, ".0");
-    return fr_buf_addstr(b, tmp);
+    if (!rc && !strpbrk(tmp, ".eEn"))
+        rc = fr_buf_add(b, ".0", 2);
+    return rc;
 }
 
 int fr_jw_value(fr_buf_t *b, const fr_value_t *v)

@@ -77,7 +77,35 @@ struct fr_engine {
     fr_engine_stats_t stats;
     uint64_t retry_at_ns; /* back-off after a failed commit */
     int manual;           /* autocommit off */
+    uint64_t trim_at_ns;  /* next log retention pass */
 };
+
+/* Log retention passes, at most one per this many ns, each deleting at most
+ * TRIM_MAX records per source so the log's writer is never held long. */
+#define TRIM_EVERY_NS 10000000000ull
+#define TRIM_MAX 50000
+
+/* Drops log records that are applied and committed and older than the
+ * retention (sources that keep their own retention have no trim). */
+static void trim_logs(fr_engine_t *e)
+{
+    uint64_t now = fr_mono_ns();
+    if (now < e->trim_at_ns)
+        return;
+    e->trim_at_ns = now + TRIM_EVERY_NS;
+    int64_t cutoff = fr_now_ms() - e->cfg->store.log_retention_ms;
+    for (size_t s = 0; s < e->cfg->nsources; s++) {
+        source_rt_t *sr = &e->srcs[s];
+        if (!sr->src || !sr->src->ops->trim)
+            continue;
+        size_t n = 0;
+        int rc = sr->src->ops->trim(sr->src, sr->partition, sr->next, cutoff, TRIM_MAX, &n);
+        if (rc)
+            fr_warn("log retention on source %s: %s", e->cfg->sources[s].name, fr_strerror(rc));
+        else if (n)
+            fr_debug("log retention: %zu records of %s dropped", n, e->cfg->sources[s].name);
+    }
+}
 
 void fr_engine_set_autocommit(fr_engine_t *e, int on)
 {
@@ -418,6 +446,7 @@ int fr_engine_commit(fr_engine_t *e)
     stat_set(&e->stats.last_commit_us, (fr_mono_ns() - t0) / 1000);
     __atomic_store_n(&e->stats.last_commit_ms, fr_now_ms(), __ATOMIC_RELAXED);
     evict(e);
+    trim_logs(e);
     return 0;
 }
 

@@ -177,6 +177,12 @@ static int render(const fr_append_req_t *req, fr_buf_t *out)
     return rc;
 }
 
+/* The 3-digit status that prefixes a rendered answer. */
+static int status_of(const char *p)
+{
+    return (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
+}
+
 static const char *skip_ws(const char *p, const char *end)
 {
     while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
@@ -290,15 +296,14 @@ int fr_ingest(const fr_config_t *cfg, fr_elog_t *log, int src, const char *body,
         status = error_json(out, 503, "log_unavailable", fr_strerror(rc));
     } else if (req.replayed) {
         fr_buf_reset(out);
-        status = req.answer_len > 3 ? atoi((char[4]){req.answer[0], req.answer[1], req.answer[2], 0})
-                                    : 500;
+        status = req.answer_len > 3 ? status_of(req.answer) : 500;
         fr_buf_add(out, req.answer + 3, req.answer_len > 3 ? req.answer_len - 3 : 0);
     } else {
         fr_buf_reset(out);
         if (render(&req, out) || out->len < 3) {
             status = error_json(out, 500, "internal", "answer too large");
         } else {
-            status = atoi((char[4]){out->p[0], out->p[1], out->p[2], 0});
+            status = status_of(out->p);
             memmove(out->p, out->p + 3, out->len - 3);
             out->len -= 3;
             out->p[out->len] = '\0';

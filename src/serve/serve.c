@@ -560,15 +560,23 @@ int fr_server_start(const fr_server_opts_t *opts, fr_server_t **out, char *err, 
         return FR_ENOMEM;
     srv->o = *opts;
     const fr_config_t *cfg = opts->cfg;
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)cfg->server.listen_port);
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
     const char *host = cfg->server.listen_host;
     if (strcmp(host, "localhost") == 0)
         host = "127.0.0.1";
-    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-        snprintf(err, errlen, "server.listen: '%s' is not an IPv4 address", cfg->server.listen_host);
+    struct sockaddr_in *sa4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *sa6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, host, &sa4->sin_addr) == 1) {
+        sa4->sin_family = AF_INET;
+        sa4->sin_port = htons((uint16_t)cfg->server.listen_port);
+    } else if (inet_pton(AF_INET6, host, &sa6->sin6_addr) == 1) {
+        sa6->sin6_family = AF_INET6;
+        sa6->sin6_port = htons((uint16_t)cfg->server.listen_port);
+        flags |= MHD_USE_IPv6;
+    } else {
+        snprintf(err, errlen, "server.listen: '%s' is not an IP address", cfg->server.listen_host);
         free(srv);
         return FR_ECONFIG;
     }
@@ -577,8 +585,8 @@ int fr_server_start(const fr_server_opts_t *opts, fr_server_t **out, char *err, 
         return FR_ENOMEM;
     }
     srv->d = MHD_start_daemon(
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, srv,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
+        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)cfg->server.threads, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)cfg->server.timeout_s, MHD_OPTION_CONNECTION_LIMIT, 10000u,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,

@@ -69,6 +69,12 @@ static void set_err(char *err, size_t errlen, const char *what, int rc)
 int fr_elog_open(const char *dir, const fr_config_t *cfg, fr_elog_t **out, char *err,
                  size_t errlen)
 {
+    return fr_elog_open_flags(dir, cfg, 0, out, err, errlen);
+}
+
+int fr_elog_open_flags(const char *dir, const fr_config_t *cfg, unsigned flags, fr_elog_t **out,
+                       char *err, size_t errlen)
+{
     *out = NULL;
     fr_elog_t *log = calloc(1, sizeof *log);
     if (!log)
@@ -99,7 +105,8 @@ int fr_elog_open(const char *dir, const fr_config_t *cfg, fr_elog_t **out, char 
     if (!rc)
         rc = mdb_env_set_maxreaders(log->env, 512);
     if (!rc)
-        rc = mdb_env_open(log->env, dir, MDB_NOTLS, 0644);
+        rc = mdb_env_open(log->env, dir,
+                          MDB_NOTLS | (flags & FR_ELOG_NOSYNC ? MDB_NOSYNC : 0u), 0644);
     if (rc) {
         set_err(err, errlen, dir, rc);
         rc = mdb_rc(rc);
@@ -248,6 +255,14 @@ static int load_src(fr_elog_t *log, MDB_txn *txn, int s, src_state_t *st)
     st->wm = rc == 0 && v.mv_size == 8 ? (int64_t)fr_load_u64(v.mv_data) : INT64_MIN;
     if (rc && rc != MDB_NOTFOUND)
         return mdb_rc(rc);
+    /* retention may have emptied the log: offsets never go back */
+    kl = snprintf(key, sizeof key, "end.%s", log->cfg->sources[s].name);
+    mk = (MDB_val){(size_t)kl, key};
+    rc = mdb_get(txn, log->meta, &mk, &v);
+    if (rc == 0 && v.mv_size == 8 && fr_load_u64(v.mv_data) > st->next)
+        st->next = fr_load_u64(v.mv_data);
+    if (rc && rc != MDB_NOTFOUND)
+        return mdb_rc(rc);
     st->loaded = 1;
     return 0;
 }
@@ -391,6 +406,7 @@ static int apply_req(fr_elog_t *log, MDB_txn *txn, fr_append_req_t *req, src_sta
         if (rc)
             return mdb_rc(rc);
         ev->offset = st->next++;
+        st->dirty = 1;
         if (req->accepted++ == 0)
             req->first_offset = ev->offset;
         req->last_offset = ev->offset;
@@ -455,6 +471,11 @@ static int write_group(fr_elog_t *log, fr_append_req_t *group, fr_buf_t *b, fr_b
         fr_store_u64(vb, (uint64_t)srcs[s].wm);
         MDB_val k = {(size_t)kl, key}, v = {8, vb};
         rc = mdb_rc(mdb_put(txn, log->meta, &k, &v, 0));
+        kl = snprintf(key, sizeof key, "end.%s", cfg->sources[s].name);
+        fr_store_u64(vb, srcs[s].next);
+        k = (MDB_val){(size_t)kl, key};
+        if (!rc)
+            rc = mdb_rc(mdb_put(txn, log->meta, &k, &v, 0));
     }
     if (rc) {
         mdb_txn_abort(txn);
@@ -642,6 +663,47 @@ static int es_wait(fr_source_t *s, int timeout_ms)
     return 0;
 }
 
+static int es_trim(fr_source_t *s, int32_t partition, uint64_t below, int64_t cutoff_ms,
+                   size_t max, size_t *n)
+{
+    esrc_t *e = (esrc_t *)s;
+    *n = 0;
+    if (partition != 0)
+        return FR_EINVAL;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(e->log->env, NULL, 0, &txn);
+    if (rc)
+        return mdb_rc(rc);
+    MDB_cursor *c;
+    rc = mdb_cursor_open(txn, e->log->logs[e->base.index], &c);
+    if (rc) {
+        mdb_txn_abort(txn);
+        return mdb_rc(rc);
+    }
+    MDB_val k, v;
+    size_t done = 0;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && done < max;
+         rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) {
+        /* the record's event time sits after version and fingerprint */
+        if (k.mv_size != 8 || fr_load_be64(k.mv_data) >= below || v.mv_size < 17 ||
+            (int64_t)fr_load_u64((char *)v.mv_data + 9) >= cutoff_ms)
+            break;
+        rc = mdb_cursor_del(c, 0);
+        if (rc)
+            break;
+        done++;
+    }
+    mdb_cursor_close(c);
+    if (rc && rc != MDB_NOTFOUND) {
+        mdb_txn_abort(txn);
+        return mdb_rc(rc);
+    }
+    rc = mdb_txn_commit(txn);
+    if (!rc)
+        *n = done;
+    return mdb_rc(rc);
+}
+
 static uint64_t es_lag(fr_source_t *s)
 {
     esrc_t *e = (esrc_t *)s;
@@ -662,6 +724,7 @@ static const fr_source_ops_t elog_source_ops = {
     .seek = es_seek,
     .poll = es_poll,
     .wait = es_wait,
+    .trim = es_trim,
     .release = es_release,
     .lag = es_lag,
     .close = es_close,

@@ -36,6 +36,13 @@ typedef struct fr_elog fr_elog_t;
  */
 int fr_elog_open(const char *dir, const fr_config_t *cfg, fr_elog_t **out, char *err,
                  size_t errlen);
+
+/* Commits are not flushed to disk (a crash may lose them): for fuzzing and
+ * throw-away test data only, never for a log that acknowledges events. */
+#define FR_ELOG_NOSYNC 1u
+/* fr_elog_open with flags (FR_ELOG_*). */
+int fr_elog_open_flags(const char *dir, const fr_config_t *cfg, unsigned flags, fr_elog_t **out,
+                       char *err, size_t errlen);
 /* Stops the writer (after the requests already queued) and closes. */
 void fr_elog_close(fr_elog_t *log);
 

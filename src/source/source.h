@@ -36,6 +36,12 @@ typedef struct fr_source_ops {
     int (*wait)(fr_source_t *s, int timeout_ms);
     /* Done with the records of the last poll. */
     void (*release)(fr_source_t *s);
+    /* Optional (NULL when the backend keeps its own retention): deletes up
+     * to max records of partition below offset `below` whose event time is
+     * before cutoff_ms, oldest first, stopping at the first younger one.
+     * *n receives how many went. */
+    int (*trim)(fr_source_t *s, int32_t partition, uint64_t below, int64_t cutoff_ms, size_t max,
+                size_t *n);
     /* Records written but not yet polled (lag), summed over partitions. */
     uint64_t (*lag)(fr_source_t *s);
     void (*close)(fr_source_t *s);

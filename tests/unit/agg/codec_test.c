@@ -19,14 +19,22 @@ static void mkplan(void)
 {
     memset(&plan, 0, sizeof plan);
     fr_agg_spec_t a[] = {
-        {FR_FN_COUNT, -1, FR_T_NULL},         {FR_FN_SUM, F_L, FR_T_LONG},
-        {FR_FN_SUM, F_D, FR_T_DOUBLE},        {FR_FN_AVG, F_D, FR_T_DOUBLE},
-        {FR_FN_AVG, F_L, FR_T_LONG},          {FR_FN_MIN, F_L, FR_T_LONG},
-        {FR_FN_MAX, F_D, FR_T_DOUBLE},        {FR_FN_STDDEV, F_D, FR_T_DOUBLE},
-        {FR_FN_COUNT_DISTINCT, F_S, FR_T_STRING}, {FR_FN_COUNT_DISTINCT, F_S2, FR_T_STRING},
-        {FR_FN_COUNT_DISTINCT, F_B, FR_T_BOOL}, {FR_FN_LAST, F_S, FR_T_STRING},
-        {FR_FN_LAST, F_S2, FR_T_STRING},      {FR_FN_LAST, F_L, FR_T_LONG},
-        {FR_FN_LAST, F_D, FR_T_DOUBLE},       {FR_FN_LAST, F_B, FR_T_BOOL},
+        {FR_FN_COUNT, -1, FR_T_NULL},
+        {FR_FN_SUM, F_L, FR_T_LONG},
+        {FR_FN_SUM, F_D, FR_T_DOUBLE},
+        {FR_FN_AVG, F_D, FR_T_DOUBLE},
+        {FR_FN_AVG, F_L, FR_T_LONG},
+        {FR_FN_MIN, F_L, FR_T_LONG},
+        {FR_FN_MAX, F_D, FR_T_DOUBLE},
+        {FR_FN_STDDEV, F_D, FR_T_DOUBLE},
+        {FR_FN_COUNT_DISTINCT, F_S, FR_T_STRING},
+        {FR_FN_COUNT_DISTINCT, F_S2, FR_T_STRING},
+        {FR_FN_COUNT_DISTINCT, F_B, FR_T_BOOL},
+        {FR_FN_LAST, F_S, FR_T_STRING},
+        {FR_FN_LAST, F_S2, FR_T_STRING},
+        {FR_FN_LAST, F_L, FR_T_LONG},
+        {FR_FN_LAST, F_D, FR_T_DOUBLE},
+        {FR_FN_LAST, F_B, FR_T_BOOL},
         {FR_FN_SINCE_LAST, -1, FR_T_NULL},
     };
     plan.naggs = sizeof a / sizeof *a;
@@ -101,16 +109,12 @@ static bool val_eq(const fr_value_t *a, const fr_value_t *b)
     if (a->type != b->type)
         return false;
     switch (a->type) {
-    case FR_T_NULL:
-        return true;
+    case FR_T_NULL: return true;
     case FR_T_STRING:
         return a->len == b->len && (a->len == 0 || memcmp(a->u.s, b->u.s, a->len) == 0);
-    case FR_T_LONG:
-        return a->u.i == b->u.i;
-    case FR_T_DOUBLE:
-        return memcmp(&a->u.d, &b->u.d, sizeof(double)) == 0;
-    default:
-        return a->u.b == b->u.b;
+    case FR_T_LONG: return a->u.i == b->u.i;
+    case FR_T_DOUBLE: return memcmp(&a->u.d, &b->u.d, sizeof(double)) == 0;
+    default: return a->u.b == b->u.b;
     }
 }
 

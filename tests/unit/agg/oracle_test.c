@@ -82,16 +82,11 @@ static bool same_val(const fr_value_t *a, const fr_value_t *b)
     if (a->type != b->type)
         return false;
     switch (a->type) {
-    case FR_T_STRING:
-        return a->len == b->len && !memcmp(a->u.s, b->u.s, a->len);
-    case FR_T_LONG:
-        return a->u.i == b->u.i;
-    case FR_T_DOUBLE:
-        return a->u.d == b->u.d;
-    case FR_T_BOOL:
-        return a->u.b == b->u.b;
-    default:
-        return true;
+    case FR_T_STRING: return a->len == b->len && !memcmp(a->u.s, b->u.s, a->len);
+    case FR_T_LONG: return a->u.i == b->u.i;
+    case FR_T_DOUBLE: return a->u.d == b->u.d;
+    case FR_T_BOOL: return a->u.b == b->u.b;
+    default: return true;
     }
 }
 
@@ -206,8 +201,7 @@ static fr_value_t oracle(const oev_t *ev, size_t n, const fr_agg_spec_t *sp,
         if (last)
             r = last->v[sp->field];
         break;
-    default:
-        break;
+    default: break;
     }
     return r;
 }
@@ -270,8 +264,8 @@ static void run_seed(uint64_t seed, size_t n)
         e->v[F_L] = (fr_value_t){.type = FR_T_LONG, .u.i = (int64_t)(rnd() % 2000001) - 1000000};
         if (rnd() % 4 == 0)
             e->v[F_L].u.i %= 20; /* repeats for distinct */
-        e->v[F_D] = (fr_value_t){.type = FR_T_DOUBLE,
-                                 .u.d = ((double)(rnd() % 8001) - 4000.0) * 0.25};
+        e->v[F_D] =
+            (fr_value_t){.type = FR_T_DOUBLE, .u.d = ((double)(rnd() % 8001) - 4000.0) * 0.25};
         int sl = snprintf(e->s, sizeof e->s, rnd() % 4 ? "m%llu" : "merchant-long-%llu",
                           (unsigned long long)(rnd() % sdomain));
         e->v[F_S] = (fr_value_t){.type = FR_T_STRING, .len = (uint32_t)sl, .u.s = e->s};

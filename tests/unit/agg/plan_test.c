@@ -52,12 +52,12 @@ Test(plan, default_tiles)
     cr_assert_eq(fr_agg_default_tile_ms(3600000), 60000);    /* 1h -> 1m */
     cr_assert_eq(fr_agg_default_tile_ms(86400000), 1440000); /* 24h -> 24m */
     cr_assert_eq(fr_agg_default_tile_ms(60000), 1000);
-    cr_assert_eq(fr_agg_default_tile_ms(30000), 1000);  /* under a minute */
+    cr_assert_eq(fr_agg_default_tile_ms(30000), 1000); /* under a minute */
     cr_assert_eq(fr_agg_default_tile_ms(1000), 1000);
     cr_assert_eq(fr_agg_default_tile_ms(7 * 86400000LL), 10080000);
-    cr_assert_eq(fr_agg_default_tile_ms(90000), 1000);   /* 90 s: 1.5 -> 1 */
-    cr_assert_eq(fr_agg_default_tile_ms(420000), 7000);  /* 7m: 7 s */
-    cr_assert_eq(fr_agg_default_tile_ms(61000), 1000);   /* prime seconds */
+    cr_assert_eq(fr_agg_default_tile_ms(90000), 1000);  /* 90 s: 1.5 -> 1 */
+    cr_assert_eq(fr_agg_default_tile_ms(420000), 7000); /* 7m: 7 s */
+    cr_assert_eq(fr_agg_default_tile_ms(61000), 1000);  /* prime seconds */
     /* Every default divides its window and is at most W/60 (W >= 1 min). */
     for (int64_t s = 60; s < 100000; s += 37) {
         int64_t g = fr_agg_default_tile_ms(s * 1000);

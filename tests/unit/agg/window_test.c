@@ -13,8 +13,24 @@
 /* Fields: 0 long, 1 double, 2 string, 3 bool. */
 enum { F_L, F_D, F_S, F_B, NF };
 enum {
-    A_COUNT, A_SUML, A_SUMD, A_AVGD, A_MINL, A_MAXD, A_SDD, A_DC, A_LASTS, A_SINCE, A_AVGL,
-    A_MINDD, A_MAXL, A_LASTL, A_LASTD, A_LASTB, A_SDL, NA
+    A_COUNT,
+    A_SUML,
+    A_SUMD,
+    A_AVGD,
+    A_MINL,
+    A_MAXD,
+    A_SDD,
+    A_DC,
+    A_LASTS,
+    A_SINCE,
+    A_AVGL,
+    A_MINDD,
+    A_MAXL,
+    A_LASTL,
+    A_LASTD,
+    A_LASTB,
+    A_SDL,
+    NA
 };
 
 static fr_agg_plan_t plan;
@@ -193,8 +209,7 @@ Test(window, empty_values)
             cr_assert_eq(e[a].u.d, 0.0);
             cr_assert_eq(out[a].u.d, 0.0);
             break;
-        default:
-            assert_null(e[a]);
+        default: assert_null(e[a]);
         }
     }
     fr_agg_state_free(st);
@@ -419,7 +434,7 @@ Test(window, last_ties_break_by_offset)
     plan60();
     fr_agg_state_t *st = fr_agg_state_new(&plan);
     ev_full(st, 5000, 10, 1, 1.0, "ten");
-    ev_full(st, 5000, 5, 2, 2.0, "five");   /* same ts, lower offset: loses */
+    ev_full(st, 5000, 5, 2, 2.0, "five"); /* same ts, lower offset: loses */
     fr_value_t v = at(st, 5000, A_LASTS, 0);
     cr_assert(v.len == 3 && !memcmp(v.u.s, "ten", 3));
     ev_full(st, 5000, 11, 3, 3.0, "eleven"); /* same ts, higher offset: wins */

@@ -356,7 +356,7 @@ Test(broken, duplicate_key)
 Test(broken, unknown_key_lists_the_allowed_ones)
 {
     expect_error("unknown_key.yaml", "3:3",
-                 "unknown key 'pathh' in store; expected one of backend, path, map_size, redis");
+                 "unknown key 'pathh' in store; expected one of backend, path, map_size, log_retention, redis");
 }
 
 Test(broken, unknown_top_level_key)
@@ -701,4 +701,16 @@ Test(fuzz, random_mutations)
         free(copy);
         free(text);
     }
+}
+
+/* libfyaml 0.7.12 never returns on "%\xff"; invalid UTF-8 must be refused first. */
+Test(config, invalid_utf8_is_refused_with_position)
+{
+    const char text[] = "sources:\n  - name: a\xff\n%\xff\n";
+    fr_config_t *cfg = NULL;
+    char msg[256];
+    cr_assert_eq(fr_config_parse("u.yaml", text, sizeof text - 1, &cfg, msg, sizeof msg),
+                 FR_ECONFIG);
+    cr_assert_null(cfg);
+    cr_assert_str_eq(msg, "u.yaml:2:12: invalid UTF-8 byte 0xff; expected UTF-8 text");
 }

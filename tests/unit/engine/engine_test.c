@@ -19,7 +19,7 @@ static fr_elog_t *elog;
 static fr_store_t *store;
 
 static const char *yaml =
-    "store: { path: %s }\n"
+    "store: { path: %s, log_retention: 1s }\n"
     "processor: { cache_entities: 3 }\n"
     "sources:\n"
     "  - name: tx\n"
@@ -174,6 +174,15 @@ Test(engine, applies_routes_filters_and_commits, .init = setup, .fini = teardown
     cr_assert_eq(st.applied, 150); /* 100 to "all", 50 US to "us" */
     /* cache_entities is 3: clean states were dropped and reload correctly */
     cr_assert_leq(st.entities_cached, 3);
+    /* retention 1s: the applied records (50 s old) left the log, offsets stay */
+    fr_source_t *s;
+    cr_assert_eq(fr_elog_source_open(elog, 0, &s), 0);
+    fr_source_rec_t recs[4];
+    size_t n;
+    cr_assert_eq(fr_source_poll(s, recs, 4, &n, 0), 0);
+    cr_assert_eq(n, 0, "%zu records were kept past their retention", n);
+    fr_source_close(s);
+    cr_assert_eq(fr_elog_end_offset(elog, 0), 100);
     append(100, 50, 7);
     drain(e);
     expect(150, 7);

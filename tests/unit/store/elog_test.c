@@ -289,3 +289,46 @@ Test(store, commit_states_and_positions_atomically, .init = setup, .fini = teard
     fr_store_rd_free(rd);
     fr_store_close(st);
 }
+
+Test(elog, retention_trims_applied_records_and_offsets_never_go_back, .init = setup,
+     .fini = teardown)
+{
+    fr_elog_t *log = open_log();
+    fr_buf_t rb;
+    fr_buf_init(&rb, 1 << 20);
+    int64_t now = fr_now_ms(), old = now - 2 * 3600000;
+    int64_t ts[5] = {old, old, old, old, now - 1000};
+    fr_append_event_t ev[5];
+    make_events(ev, 5, ts, &rb);
+    fr_append_req_t req = {.source = 0, .events = ev, .n = 5};
+    cr_assert_eq(fr_elog_append(log, &req), 0);
+    cr_assert_eq(req.accepted, 5);
+    fr_source_t *s;
+    cr_assert_eq(fr_elog_source_open(log, 0, &s), 0);
+    size_t n;
+    /* only below offset 2 may go */
+    cr_assert_eq(s->ops->trim(s, 0, 2, now - 3600000, 100, &n), 0);
+    cr_assert_eq(n, 2);
+    /* the young record at offset 4 stops the pass */
+    cr_assert_eq(s->ops->trim(s, 0, 5, now - 3600000, 100, &n), 0);
+    cr_assert_eq(n, 2);
+    fr_source_rec_t recs[8];
+    cr_assert_eq(fr_source_seek(s, 0, 0), 0);
+    cr_assert_eq(fr_source_poll(s, recs, 8, &n, 0), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(recs[0].offset, 4);
+    fr_source_release(s);
+    /* empty the log entirely: the next append still gets offset 5 */
+    cr_assert_eq(s->ops->trim(s, 0, 5, now + 1, 100, &n), 0);
+    cr_assert_eq(n, 1);
+    fr_source_close(s);
+    fr_elog_close(log);
+    log = open_log();
+    cr_assert_eq(fr_elog_end_offset(log, 0), 5);
+    make_events(ev, 1, ts + 4, &rb);
+    req = (fr_append_req_t){.source = 0, .events = ev, .n = 1};
+    cr_assert_eq(fr_elog_append(log, &req), 0);
+    cr_assert_eq(req.first_offset, 5);
+    fr_elog_close(log);
+    fr_buf_destroy(&rb);
+}

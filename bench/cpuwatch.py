@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""CPU bookkeeping for bench/run.sh on a machine shared with other work.
+
+  cpuwatch.py busy SECONDS              % of all CPUs busy over SECONDS
+  cpuwatch.py snap FILE                 record every process's CPU time
+  cpuwatch.py foreign FILE0 FILE1 PID.. % of all CPUs used between the two snapshots
+                                        by user processes outside the trees of PIDs
+                                        (kernel threads excluded)
+  cpuwatch.py tree FILE0 FILE1 PID..    CPU milliseconds used between the snapshots
+                                        by the PIDs and their descendants
+
+Only /proc is read; nothing is changed.  A process that started and ended
+between the two snapshots is not seen (fine for the long-lived noise that
+matters: compilers, fuzzers, test suites of other sessions).
+"""
+import json
+import os
+import sys
+import time
+
+
+def procs():
+    out = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                data = f.read()
+        except OSError:
+            continue
+        rest = data[data.rindex(")") + 2:].split()
+        # rest[1] ppid, rest[11] utime, rest[12] stime, rest[19] starttime
+        out[name] = [int(rest[1]), int(rest[11]) + int(rest[12]), int(rest[19])]
+    return out
+
+
+def cpu_line():
+    with open("/proc/stat") as f:
+        return [int(x) for x in f.readline().split()[1:]]
+
+
+def load(path):
+    with open(path) as f:
+        d = json.load(f)
+    return d["t"], {int(k): v for k, v in d["procs"].items()}
+
+
+def main():
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    cmd = sys.argv[1]
+    if cmd == "busy":
+        a = cpu_line()
+        time.sleep(float(sys.argv[2]))
+        b = cpu_line()
+        busy = sum(b[i] - a[i] for i in (0, 1, 2, 5, 6))
+        total = sum(b[i] - a[i] for i in range(min(8, len(a))))
+        print(int(round(100.0 * busy / total)) if total else 0)
+        return
+    if cmd == "snap":
+        with open(sys.argv[2], "w") as f:
+            json.dump({"t": time.time(), "procs": procs()}, f)
+        return
+    if cmd not in ("foreign", "tree") or len(sys.argv) < 4:
+        sys.exit(__doc__)
+    t0, p0 = load(sys.argv[2])
+    t1, p1 = load(sys.argv[3])
+    roots = {int(x) for x in sys.argv[4:]}
+    parent = {pid: v[0] for pid, v in list(p0.items()) + list(p1.items())}
+
+    def under(pid, stop_at_kthreads):
+        for _ in range(64):
+            if pid in roots:
+                return True
+            if stop_at_kthreads and (pid == 2 or parent.get(pid) == 2):
+                return True
+            pid = parent.get(pid, 0)
+            if pid <= 1:
+                return False
+        return False
+
+    def used(pid, v):
+        old = p0.get(pid)
+        return v[1] - (old[1] if old and old[2] == v[2] else 0)
+
+    hz = os.sysconf("SC_CLK_TCK")
+    if cmd == "tree":
+        ticks = sum(used(pid, v) for pid, v in p1.items() if under(pid, False))
+        print(int(round(ticks * 1000.0 / hz)))
+    else:
+        ticks = sum(used(pid, v) for pid, v in p1.items() if not under(pid, True))
+        span = (t1 - t0) * hz * (os.cpu_count() or 1)
+        print(int(round(100.0 * ticks / span)) if span > 0 else 0)
+
+
+if __name__ == "__main__":
+    main()
