@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config/config.h"
@@ -52,6 +53,13 @@ static const char *yaml_fmt =
     "      - { fn: count_distinct, field: merchant_id }\n"
     "      - { fn: last, field: country }\n"
     "      - { fn: since_last }\n";
+
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
 static uint64_t next_rand(void)
@@ -150,7 +158,7 @@ int main(int argc, char **argv)
         return 1;
     }
     fr_engine_set_autocommit(eng, 0);
-    uint64_t applied = 0, t1 = fr_mono_ns();
+    uint64_t applied = 0, t1 = fr_mono_ns(), c1 = thread_cpu_ns();
     while (applied < nev) {
         size_t n = 0;
         if (fr_engine_step(eng, 0, &n)) {
@@ -162,12 +170,15 @@ int main(int argc, char **argv)
             break;
     }
     double proc_s = (double)(fr_mono_ns() - t1) / 1e9;
+    double cpu_s = (double)(thread_cpu_ns() - c1) / 1e9;
     fr_engine_stats_t st;
     fr_engine_stats(eng, &st);
     printf("processor hot path: %" PRIu64 " events, %" PRIu64 " entities, 8 fns x 3 windows\n",
            applied, st.entities_cached);
-    printf("  %.0f events/s on one thread (%.0f ns/event), %.2f s\n", (double)applied / proc_s,
+    printf("  %.0f events/s on one thread (%.0f ns/event), %.2f s wall\n", (double)applied / proc_s,
            proc_s * 1e9 / (double)applied, proc_s);
+    printf("  %.0f events per CPU-second of that thread (%.2f s CPU; robust to other load)\n",
+           (double)applied / cpu_s, cpu_s);
     uint64_t t2 = fr_mono_ns();
     int rc = fr_engine_commit(eng);
     double commit_s = (double)(fr_mono_ns() - t2) / 1e9;

@@ -413,6 +413,21 @@ static int win_relayout(win_t *w, uint32_t rec, uint32_t cap)
     return 0;
 }
 
+/* Resizes the ring to cap records: realloc when the live records do not
+ * wrap (they keep their places; usually no copy), else a relayout. */
+static int win_resize(win_t *w, uint32_t rec, uint32_t cap)
+{
+    if (w->t && w->head + w->len <= cap && w->head + w->len <= w->cap) {
+        uint8_t *t = realloc(w->t, (size_t)cap * rec);
+        if (!t)
+            return FR_ENOMEM;
+        w->t = t;
+        w->cap = cap;
+        return 0;
+    }
+    return win_relayout(w, rec, cap);
+}
+
 /* Capacity after cap: 1, 2, 3, 4, then x1.5 (most windows hold few tiles). */
 static int win_next_cap(uint32_t cap, uint32_t *next)
 {
@@ -583,7 +598,7 @@ int fr_agg_state_apply(fr_agg_state_t *st, const fr_agg_plan_t *plan, int64_t ts
                 uint32_t cap;
                 rc = win_next_cap(win->cap, &cap);
                 if (!rc)
-                    rc = win_relayout(win, rec, cap);
+                    rc = win_resize(win, rec, cap);
                 if (rc)
                     goto fail;
             }
@@ -591,11 +606,16 @@ int fr_agg_state_apply(fr_agg_state_t *st, const fr_agg_plan_t *plan, int64_t ts
             l->pos = win_lower(win, rec, l->idx);
             l->kind = rec_hdr(win, l->pos, rec)->idx == l->idx ? LOC_HIT : LOC_INSERT;
             /* a new tile in the middle: shifted in a linear array */
-            if (l->kind == LOC_INSERT && win->head + win->len >= win->cap) {
-                uint32_t cap = win->cap;
-                rc = win->len == win->cap ? win_next_cap(win->cap, &cap) : 0;
+            if (l->kind == LOC_INSERT && win->len == win->cap) {
+                uint32_t cap;
+                rc = win_next_cap(win->cap, &cap);
                 if (!rc)
-                    rc = win_relayout(win, rec, cap);
+                    rc = win_resize(win, rec, cap);
+                if (rc)
+                    goto fail;
+            }
+            if (l->kind == LOC_INSERT && win->head + win->len >= win->cap) {
+                rc = win_relayout(win, rec, win->cap);
                 if (rc)
                     goto fail;
             }
@@ -673,7 +693,7 @@ int fr_agg_state_apply(fr_agg_state_t *st, const fr_agg_plan_t *plan, int64_t ts
     for (size_t w = 0; w < plan->nwindows; w++) {
         win_t *win = &st->win[w];
         if (loc[w].kind == LOC_APPEND && win->cap >= 8 && win->len * 4 <= win->cap)
-            (void)win_relayout(win, rec, win->cap / 2);
+            (void)win_resize(win, rec, win->cap / 2);
     }
     FR_ASSERT(sx.next == sx.n);
     st->newest = newest;

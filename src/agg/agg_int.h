@@ -260,7 +260,7 @@ static inline bool in_tile(int64_t ts, int64_t idx, int64_t g)
     int64_t start;
     if (__builtin_mul_overflow(idx, g, &start))
         return false;
-    return udist(ts, start) < (uint64_t)g;
+    return ts >= start && udist(ts, start) < (uint64_t)g;
 }
 
 /* ---- value hashing for count_distinct --------------------------------- */

@@ -2,7 +2,6 @@
 #include "core/map.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 #include "core/hash.h"
 
@@ -12,11 +11,17 @@ void fr_map_init(fr_map_t *m)
     m->cap = m->size = 0;
 }
 
+static void free_key(fr_map_slot_t *s)
+{
+    if (s->klen > FR_MAP_INLINE)
+        free(s->k.big);
+}
+
 void fr_map_destroy(fr_map_t *m)
 {
     for (size_t i = 0; i < m->cap; i++)
         if (m->slots[i].hash)
-            free(m->slots[i].key);
+            free_key(&m->slots[i]);
     free(m->slots);
     fr_map_init(m);
 }
@@ -25,20 +30,6 @@ uint64_t fr_map_hash(const void *key, size_t klen)
 {
     uint64_t h = fr_hash64(key, klen, 0x6d6170);
     return h ? h : 1;
-}
-
-fr_map_slot_t *fr_map_find(const fr_map_t *m, const void *key, size_t klen, uint64_t hash)
-{
-    if (!m->cap)
-        return NULL;
-    size_t mask = m->cap - 1;
-    for (size_t i = hash & mask;; i = (i + 1) & mask) {
-        fr_map_slot_t *s = &m->slots[i];
-        if (!s->hash)
-            return NULL;
-        if (s->hash == hash && s->klen == klen && memcmp(s->key, key, klen) == 0)
-            return s;
-    }
 }
 
 static int grow(fr_map_t *m)
@@ -66,18 +57,23 @@ fr_map_slot_t *fr_map_insert(fr_map_t *m, const void *key, size_t klen, uint64_t
 {
     if ((m->size + 1) * 4 > m->cap * 3 && grow(m))
         return NULL;
-    char *k = malloc(klen + 1);
-    if (!k)
-        return NULL;
-    memcpy(k, key, klen);
-    k[klen] = '\0';
+    char *big = NULL;
+    if (klen > FR_MAP_INLINE) {
+        big = malloc(klen);
+        if (!big)
+            return NULL;
+        memcpy(big, key, klen);
+    }
     size_t mask = m->cap - 1, i = hash & mask;
     while (m->slots[i].hash)
         i = (i + 1) & mask;
     fr_map_slot_t *s = &m->slots[i];
     s->hash = hash;
-    s->key = k;
     s->klen = (uint32_t)klen;
+    if (big)
+        s->k.big = big;
+    else
+        memcpy(s->k.small, key, klen);
     s->value = value;
     m->size++;
     return s;
@@ -86,7 +82,7 @@ fr_map_slot_t *fr_map_insert(fr_map_t *m, const void *key, size_t klen, uint64_t
 void fr_map_delete(fr_map_t *m, fr_map_slot_t *slot)
 {
     size_t mask = m->cap - 1, i = (size_t)(slot - m->slots);
-    free(slot->key);
+    free_key(slot);
     /* backward-shift: move later members of the probe run into the hole */
     for (size_t j = (i + 1) & mask;; j = (j + 1) & mask) {
         fr_map_slot_t *s = &m->slots[j];

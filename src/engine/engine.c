@@ -33,11 +33,11 @@
 
 typedef struct entry {
     fr_agg_state_t *st;
-    const char *key; /* the map's copy */
+    struct entry *next_dirty;
     uint32_t klen;
     uint16_t view;
     uint16_t dirty;
-    struct entry *next_dirty;
+    char key[]; /* klen bytes: the map's copy moves, this one stays */
 } entry_t;
 
 typedef struct {
@@ -289,14 +289,14 @@ static entry_t *entry_get(fr_engine_t *e, int v, const char *key, size_t klen)
     }
     if (!st)
         st = fr_agg_state_new(plan);
-    entry_t *en = calloc(1, sizeof *en);
+    entry_t *en = calloc(1, sizeof *en + klen);
     if (!st || !en)
         goto nomem;
+    memcpy(en->key, key, klen);
     slot = fr_map_insert(&vr->map, key, klen, h, en);
     if (!slot)
         goto nomem;
     en->st = st;
-    en->key = slot->key;
     en->klen = (uint32_t)klen;
     en->view = (uint16_t)v;
     stat_add(&e->stats.entities_cached, 1);

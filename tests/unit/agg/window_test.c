@@ -490,10 +490,48 @@ Test(window, several_windows_layout)
     ev_full(st, t0 + 4000000, 3, 4, 4.0, "c");
     fr_agg_state_eval(st, &plan, t0 + 4000000, out);
     cr_assert_eq(out[A_COUNT * 3 + 0].u.i, 1);
-    cr_assert_eq(out[A_COUNT * 3 + 1].u.i, 2);
+    cr_assert_eq(out[A_COUNT * 3 + 1].u.i, 2, "got %lld", (long long)out[A_COUNT * 3 + 1].u.i);
     cr_assert_eq(out[A_COUNT * 3 + 2].u.i, 3);
     cr_assert_eq(out[A_SUML * 3 + 2].u.i, 7);
     cr_assert_eq(out[A_DC * 3 + 2].u.i, 3);
     cr_assert_eq(out[A_SINCE * 3 + 2].u.i, 0);
+    fr_agg_state_free(st);
+}
+
+Test(window, extreme_timestamps_and_windows)
+{
+    /* a huge window in 1 ms tiles next to ordinary ones */
+    int64_t w[] = {INT64_MAX / 2, 60000, 1}, g[] = {1, 10000, 1};
+    mkplan(3, w, g);
+    int64_t ts[] = {INT64_MIN, INT64_MIN + 1, -1, 0, INT64_MAX - 1, INT64_MAX, INT64_MIN + 7};
+    fr_agg_state_t *st = fr_agg_state_new(&plan);
+    for (int i = 0; i < 7; i++)
+        ev_full(st, ts[i], (uint64_t)i, i, 0.25 * i, "x");
+    cr_assert_eq(fr_agg_state_newest(st), INT64_MAX);
+    int64_t at_t[] = {INT64_MIN, -1, 0, INT64_MAX - 1, INT64_MAX};
+    fr_buf_t b;
+    fr_buf_init(&b, 1 << 20);
+    cr_assert_eq(fr_agg_state_encode(st, &plan, &b), 0);
+    fr_agg_state_t *d = NULL;
+    cr_assert_eq(fr_agg_state_decode(&plan, b.p, b.len, &d), 0);
+    for (int k = 0; k < 5; k++) {
+        static fr_value_t x[NA * 3], y[NA * 3], z[NA * 3];
+        fr_agg_state_eval(st, &plan, at_t[k], x);
+        fr_agg_state_eval(d, &plan, at_t[k], y);
+        cr_assert_eq(fr_agg_eval_encoded(&plan, b.p, b.len, at_t[k], z, NULL), 0);
+        for (int i = 0; i < NA * 3; i++) {
+            cr_assert_eq(x[i].type, y[i].type);
+            cr_assert_eq(x[i].type, z[i].type);
+            if (x[i].type == FR_T_LONG)
+                cr_assert(x[i].u.i == y[i].u.i && x[i].u.i == z[i].u.i);
+        }
+    }
+    /* at INT64_MAX: the 1 ms window holds the one event at INT64_MAX */
+    fr_agg_state_eval(st, &plan, INT64_MAX, out);
+    cr_assert_eq(out[A_COUNT * 3 + 2].u.i, 1);
+    cr_assert_eq(out[A_SINCE * 3 + 2].u.i, 0);
+    cr_assert_eq(out[A_COUNT * 3 + 1].u.i, 2, "got %lld", (long long)out[A_COUNT * 3 + 1].u.i);
+    fr_buf_destroy(&b);
+    fr_agg_state_free(d);
     fr_agg_state_free(st);
 }
