@@ -72,21 +72,32 @@ static void batch_free(batch_t *b)
     free(b->roff);
 }
 
-/* Types one event; records go to recs, their offsets fixed up later. */
-static int add_event(const fr_config_t *cfg, int src, batch_t *b, json_t *obj, const char *raw,
-                     size_t raw_len, fr_buf_t *recs, uint64_t fp, fr_value_t *vals)
+/* Appends a blank event (no record yet) for the original text raw. */
+static int batch_next(batch_t *b, const char *raw, size_t raw_len, fr_append_event_t **ev,
+                      fr_reject_t **rej)
 {
     int rc = batch_grow(b);
     if (rc)
         return rc;
-    fr_append_event_t *ev = &b->evs[b->n];
-    fr_reject_t *rej = &b->rejs[b->n];
-    memset(ev, 0, sizeof *ev);
-    ev->raw = raw;
-    ev->raw_len = raw_len;
+    *ev = &b->evs[b->n];
+    *rej = &b->rejs[b->n];
+    memset(*ev, 0, sizeof **ev);
+    (*ev)->raw = raw;
+    (*ev)->raw_len = raw_len;
+    b->roff[b->n++] = SIZE_MAX;
+    return 0;
+}
+
+/* Types one event; records go to recs, their offsets fixed up later. */
+static int add_event(const fr_config_t *cfg, int src, batch_t *b, json_t *obj, const char *raw,
+                     size_t raw_len, fr_buf_t *recs, uint64_t fp, fr_value_t *vals)
+{
+    fr_append_event_t *ev;
+    fr_reject_t *rej;
+    int rc = batch_next(b, raw, raw_len, &ev, &rej);
+    if (rc)
+        return rc;
     ev->json = raw ? NULL : obj;
-    b->roff[b->n] = SIZE_MAX;
-    b->n++;
     const fr_source_spec_t *spec = &cfg->sources[src];
     rc = fr_event_from_json(spec, obj, vals, &ev->ts, rej);
     if (!rc) {
@@ -113,27 +124,22 @@ static int add_event(const fr_config_t *cfg, int src, batch_t *b, json_t *obj, c
         ev->detail = rej->detail;
         return 0;
     }
-    b->roff[b->n - 1] = recs->len;
+    b->roff[b->n - 1] = recs->len;  /* ev is the last event of the batch */
     return fr_record_encode(spec, fp, vals, ev->ts, recs);
 }
 
 static int add_malformed(batch_t *b, const char *raw, size_t raw_len, const json_error_t *je)
 {
-    int rc = batch_grow(b);
+    fr_append_event_t *ev;
+    fr_reject_t *rej;
+    int rc = batch_next(b, raw, raw_len, &ev, &rej);
     if (rc)
         return rc;
-    fr_append_event_t *ev = &b->evs[b->n];
-    fr_reject_t *rej = &b->rejs[b->n];
-    memset(ev, 0, sizeof *ev);
-    ev->raw = raw;
-    ev->raw_len = raw_len;
-    b->roff[b->n] = SIZE_MAX;
     rej->reason = "malformed_json";
     snprintf(rej->detail, sizeof rej->detail, "%.120s (line %d, column %d)", je->text, je->line,
              je->column);
     ev->reason = rej->reason;
     ev->detail = rej->detail;
-    b->n++;
     b->malformed++;
     return 0;
 }

@@ -26,6 +26,7 @@
 
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/mdb.h"
 #include "core/hash.h"
 #include "core/jw.h"
 #include "event/event.h"
@@ -49,16 +50,6 @@ struct fr_elog {
     int writer_started;
 };
 
-static int mdb_rc(int rc)
-{
-    if (rc == 0)
-        return 0;
-    if (rc == MDB_NOTFOUND)
-        return FR_ENOTFOUND;
-    if (rc > 0)
-        return -rc;
-    return FR_ESTORE;
-}
 
 static void set_err(char *err, size_t errlen, const char *what, int rc)
 {
@@ -109,7 +100,7 @@ int fr_elog_open_flags(const char *dir, const fr_config_t *cfg, unsigned flags, 
                           MDB_NOTLS | (flags & FR_ELOG_NOSYNC ? MDB_NOSYNC : 0u), 0644);
     if (rc) {
         set_err(err, errlen, dir, rc);
-        rc = mdb_rc(rc);
+        rc = fr_mdb_rc(rc);
         goto fail;
     }
     rc = mdb_txn_begin(log->env, NULL, 0, &txn);
@@ -154,7 +145,7 @@ int fr_elog_open_flags(const char *dir, const fr_config_t *cfg, unsigned flags, 
     }
     if (rc) {
         set_err(err, errlen, dir, rc);
-        rc = mdb_rc(rc);
+        rc = fr_mdb_rc(rc);
         goto fail;
     }
     *out = log;
@@ -241,20 +232,20 @@ static int load_src(fr_elog_t *log, MDB_txn *txn, int s, src_state_t *st)
     MDB_cursor *c;
     int rc = mdb_cursor_open(txn, log->logs[s], &c);
     if (rc)
-        return mdb_rc(rc);
+        return fr_mdb_rc(rc);
     MDB_val k, v;
     rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
     st->next = rc == 0 && k.mv_size == 8 ? fr_load_be64(k.mv_data) + 1 : 0;
     mdb_cursor_close(c);
     if (rc && rc != MDB_NOTFOUND)
-        return mdb_rc(rc);
+        return fr_mdb_rc(rc);
     char key[FR_CONFIG_MAX_NAME + 8];
     int kl = snprintf(key, sizeof key, "wm.%s", log->cfg->sources[s].name);
     MDB_val mk = {(size_t)kl, key};
     rc = mdb_get(txn, log->meta, &mk, &v);
     st->wm = rc == 0 && v.mv_size == 8 ? (int64_t)fr_load_u64(v.mv_data) : INT64_MIN;
     if (rc && rc != MDB_NOTFOUND)
-        return mdb_rc(rc);
+        return fr_mdb_rc(rc);
     /* retention may have emptied the log: offsets never go back */
     kl = snprintf(key, sizeof key, "end.%s", log->cfg->sources[s].name);
     mk = (MDB_val){(size_t)kl, key};
@@ -262,7 +253,7 @@ static int load_src(fr_elog_t *log, MDB_txn *txn, int s, src_state_t *st)
     if (rc == 0 && v.mv_size == 8 && fr_load_u64(v.mv_data) > st->next)
         st->next = fr_load_u64(v.mv_data);
     if (rc && rc != MDB_NOTFOUND)
-        return mdb_rc(rc);
+        return fr_mdb_rc(rc);
     st->loaded = 1;
     return 0;
 }
@@ -274,7 +265,7 @@ static int put_dlq(fr_elog_t *log, MDB_txn *txn, uint64_t *seq, int src,
         MDB_cursor *c;
         int rc = mdb_cursor_open(txn, log->dlq, &c);
         if (rc)
-            return mdb_rc(rc);
+            return fr_mdb_rc(rc);
         MDB_val k, v;
         rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
         *seq = rc == 0 && k.mv_size == 8 ? fr_load_be64(k.mv_data) + 1 : 1;
@@ -307,7 +298,7 @@ static int put_dlq(fr_elog_t *log, MDB_txn *txn, uint64_t *seq, int src,
     uint8_t kb[8];
     fr_store_be64(kb, (*seq)++);
     MDB_val k = {8, kb}, v = {b->len, b->p};
-    return mdb_rc(mdb_put(txn, log->dlq, &k, &v, MDB_APPEND));
+    return fr_mdb_rc(mdb_put(txn, log->dlq, &k, &v, MDB_APPEND));
 }
 
 static int purge_idem(fr_elog_t *log, MDB_txn *txn, int64_t now)
@@ -315,7 +306,7 @@ static int purge_idem(fr_elog_t *log, MDB_txn *txn, int64_t now)
     MDB_cursor *c;
     int rc = mdb_cursor_open(txn, log->idem_exp, &c);
     if (rc)
-        return mdb_rc(rc);
+        return fr_mdb_rc(rc);
     MDB_val k, v;
     int n = 0;
     for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && n < PURGE_PER_TXN;
@@ -331,7 +322,7 @@ static int purge_idem(fr_elog_t *log, MDB_txn *txn, int64_t now)
             break;
     }
     mdb_cursor_close(c);
-    return rc == MDB_NOTFOUND ? 0 : mdb_rc(rc);
+    return rc == MDB_NOTFOUND ? 0 : fr_mdb_rc(rc);
 }
 
 /* source \0 key; a key too long for LMDB (511 bytes, with the 8-byte expiry
@@ -374,7 +365,7 @@ static int apply_req(fr_elog_t *log, MDB_txn *txn, fr_append_req_t *req, src_sta
             return 0;
         }
         if (rc && rc != MDB_NOTFOUND)
-            return mdb_rc(rc);
+            return fr_mdb_rc(rc);
     }
     src_state_t *st = &srcs[req->source];
     rc = load_src(log, txn, req->source, st);
@@ -404,7 +395,7 @@ static int apply_req(fr_elog_t *log, MDB_txn *txn, fr_append_req_t *req, src_sta
         MDB_val k = {8, kbuf}, v = {ev->rec_len, (void *)ev->rec};
         rc = mdb_put(txn, log->logs[req->source], &k, &v, MDB_APPEND);
         if (rc)
-            return mdb_rc(rc);
+            return fr_mdb_rc(rc);
         ev->offset = st->next++;
         st->dirty = 1;
         if (req->accepted++ == 0)
@@ -426,7 +417,7 @@ static int apply_req(fr_elog_t *log, MDB_txn *txn, fr_append_req_t *req, src_sta
         MDB_val k = {kb->len, kb->p}, v = {b->len, b->p};
         rc = mdb_put(txn, log->idem, &k, &v, 0);
         if (rc)
-            return mdb_rc(rc);
+            return fr_mdb_rc(rc);
         fr_buf_reset(b);
         uint8_t eb[8];
         fr_store_be64(eb, (uint64_t)exp);
@@ -437,7 +428,7 @@ static int apply_req(fr_elog_t *log, MDB_txn *txn, fr_append_req_t *req, src_sta
         MDB_val ek = {b->len, b->p}, ev = {0, NULL};
         rc = mdb_put(txn, log->idem_exp, &ek, &ev, 0);
         if (rc)
-            return mdb_rc(rc);
+            return fr_mdb_rc(rc);
     }
     return 0;
 }
@@ -450,7 +441,7 @@ static int write_group(fr_elog_t *log, fr_append_req_t *group, fr_buf_t *b, fr_b
     uint64_t dlq_seq = UINT64_MAX;
     int64_t now = fr_now_ms();
     MDB_txn *txn;
-    int rc = mdb_rc(mdb_txn_begin(log->env, NULL, 0, &txn));
+    int rc = fr_mdb_rc(mdb_txn_begin(log->env, NULL, 0, &txn));
     if (rc)
         return rc;
     rc = purge_idem(log, txn, now);
@@ -470,18 +461,18 @@ static int write_group(fr_elog_t *log, fr_append_req_t *group, fr_buf_t *b, fr_b
         uint8_t vb[8];
         fr_store_u64(vb, (uint64_t)srcs[s].wm);
         MDB_val k = {(size_t)kl, key}, v = {8, vb};
-        rc = mdb_rc(mdb_put(txn, log->meta, &k, &v, 0));
+        rc = fr_mdb_rc(mdb_put(txn, log->meta, &k, &v, 0));
         kl = snprintf(key, sizeof key, "end.%s", cfg->sources[s].name);
         fr_store_u64(vb, srcs[s].next);
         k = (MDB_val){(size_t)kl, key};
         if (!rc)
-            rc = mdb_rc(mdb_put(txn, log->meta, &k, &v, 0));
+            rc = fr_mdb_rc(mdb_put(txn, log->meta, &k, &v, 0));
     }
     if (rc) {
         mdb_txn_abort(txn);
         return rc;
     }
-    return mdb_rc(mdb_txn_commit(txn));
+    return fr_mdb_rc(mdb_txn_commit(txn));
 }
 
 static void *writer_main(void *arg)
@@ -584,12 +575,12 @@ static int es_read(esrc_t *e, fr_source_rec_t *recs, size_t max, size_t *n)
     int rc = e->txn ? mdb_txn_renew(e->txn)
                     : mdb_txn_begin(e->log->env, NULL, MDB_RDONLY, &e->txn);
     if (rc)
-        return mdb_rc(rc);
+        return fr_mdb_rc(rc);
     MDB_cursor *c;
     rc = mdb_cursor_open(e->txn, e->log->logs[e->base.index], &c);
     if (rc) {
         mdb_txn_reset(e->txn);
-        return mdb_rc(rc);
+        return fr_mdb_rc(rc);
     }
     uint8_t kb[8];
     fr_store_be64(kb, e->next);
@@ -673,12 +664,12 @@ static int es_trim(fr_source_t *s, int32_t partition, uint64_t below, int64_t cu
     MDB_txn *txn;
     int rc = mdb_txn_begin(e->log->env, NULL, 0, &txn);
     if (rc)
-        return mdb_rc(rc);
+        return fr_mdb_rc(rc);
     MDB_cursor *c;
     rc = mdb_cursor_open(txn, e->log->logs[e->base.index], &c);
     if (rc) {
         mdb_txn_abort(txn);
-        return mdb_rc(rc);
+        return fr_mdb_rc(rc);
     }
     MDB_val k, v;
     size_t done = 0;
@@ -696,12 +687,12 @@ static int es_trim(fr_source_t *s, int32_t partition, uint64_t below, int64_t cu
     mdb_cursor_close(c);
     if (rc && rc != MDB_NOTFOUND) {
         mdb_txn_abort(txn);
-        return mdb_rc(rc);
+        return fr_mdb_rc(rc);
     }
     rc = mdb_txn_commit(txn);
     if (!rc)
         *n = done;
-    return mdb_rc(rc);
+    return fr_mdb_rc(rc);
 }
 
 static uint64_t es_lag(fr_source_t *s)
@@ -748,12 +739,12 @@ int fr_elog_dlq_scan(fr_elog_t *log, uint64_t from, size_t limit,
     MDB_txn *txn;
     int rc = mdb_txn_begin(log->env, NULL, MDB_RDONLY, &txn);
     if (rc)
-        return mdb_rc(rc);
+        return fr_mdb_rc(rc);
     MDB_cursor *c;
     rc = mdb_cursor_open(txn, log->dlq, &c);
     if (rc) {
         mdb_txn_abort(txn);
-        return mdb_rc(rc);
+        return fr_mdb_rc(rc);
     }
     uint8_t kb[8];
     fr_store_be64(kb, from);
@@ -770,13 +761,8 @@ int fr_elog_dlq_scan(fr_elog_t *log, uint64_t from, size_t limit,
 
 uint64_t fr_elog_dlq_count(fr_elog_t *log)
 {
-    MDB_txn *txn;
-    MDB_stat st;
-    if (mdb_txn_begin(log->env, NULL, MDB_RDONLY, &txn))
-        return 0;
-    int rc = mdb_stat(txn, log->dlq, &st);
-    mdb_txn_abort(txn);
-    return rc ? 0 : st.ms_entries;
+    uint64_t n;
+    return fr_mdb_entries(log->env, log->dlq, &n) ? 0 : n;
 }
 
 int64_t fr_elog_watermark(fr_elog_t *log, int src)
@@ -806,9 +792,9 @@ int fr_elog_schema_get(fr_elog_t *log, uint64_t fp, fr_buf_t *out)
     MDB_txn *txn;
     int rc = mdb_txn_begin(log->env, NULL, MDB_RDONLY, &txn);
     if (rc)
-        return mdb_rc(rc);
+        return fr_mdb_rc(rc);
     MDB_val k = {sizeof fp, &fp}, v;
-    rc = mdb_rc(mdb_get(txn, log->schemas, &k, &v));
+    rc = fr_mdb_rc(mdb_get(txn, log->schemas, &k, &v));
     if (!rc)
         rc = fr_buf_add(out, v.mv_data, v.mv_size);
     mdb_txn_abort(txn);

@@ -15,6 +15,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/mdb.h"
 #include "store/store.h"
 
 typedef struct {
@@ -30,16 +31,6 @@ typedef struct {
     int active;
 } lrd_t;
 
-static int mdb_rc(int rc)
-{
-    if (rc == 0)
-        return 0;
-    if (rc == MDB_NOTFOUND)
-        return FR_ENOTFOUND;
-    if (rc > 0)
-        return -rc;
-    return FR_ESTORE;
-}
 
 static int pos_key(const fr_config_t *cfg, int source, int32_t partition, char *buf, size_t n)
 {
@@ -69,7 +60,7 @@ static int l_rd_begin(fr_store_rd_t *r)
     lstore_t *ls = (lstore_t *)r->store;
     int rc = rd->txn ? mdb_txn_renew(rd->txn) : mdb_txn_begin(ls->env, NULL, MDB_RDONLY, &rd->txn);
     rd->active = rc == 0;
-    return mdb_rc(rc);
+    return fr_mdb_rc(rc);
 }
 
 static int l_get(fr_store_rd_t *r, int view, const char *key, size_t klen, const void **val,
@@ -82,7 +73,7 @@ static int l_get(fr_store_rd_t *r, int view, const char *key, size_t klen, const
     MDB_val k = {klen, (void *)key}, v;
     int rc = mdb_get(rd->txn, ls->views[view], &k, &v);
     if (rc)
-        return mdb_rc(rc);
+        return fr_mdb_rc(rc);
     *val = v.mv_data;
     *vlen = v.mv_size;
     return 0;
@@ -109,7 +100,7 @@ static int l_pos_get(fr_store_rd_t *r, int source, int32_t partition, fr_store_p
     MDB_val k = {(size_t)kl, kb}, v;
     int rc = mdb_get(rd->txn, ls->pos, &k, &v);
     if (rc)
-        return mdb_rc(rc);
+        return fr_mdb_rc(rc);
     out->source = source;
     out->partition = partition;
     return decode_pos(&v, out);
@@ -138,7 +129,7 @@ static int l_commit(fr_store_t *s, const fr_store_put_t *puts, size_t nputs,
     MDB_txn *txn;
     int rc = mdb_txn_begin(ls->env, NULL, 0, &txn);
     if (rc)
-        return mdb_rc(rc);
+        return fr_mdb_rc(rc);
     for (size_t i = 0; !rc && i < nputs; i++) {
         MDB_val k = {puts[i].klen, (void *)puts[i].key};
         if (puts[i].val) {
@@ -163,23 +154,15 @@ static int l_commit(fr_store_t *s, const fr_store_put_t *puts, size_t nputs,
     }
     if (rc) {
         mdb_txn_abort(txn);
-        return mdb_rc(rc);
+        return fr_mdb_rc(rc);
     }
-    return mdb_rc(mdb_txn_commit(txn));
+    return fr_mdb_rc(mdb_txn_commit(txn));
 }
 
 static int l_entities(fr_store_t *s, int view, uint64_t *n)
 {
     lstore_t *ls = (lstore_t *)s;
-    MDB_txn *txn;
-    MDB_stat st;
-    int rc = mdb_txn_begin(ls->env, NULL, MDB_RDONLY, &txn);
-    if (rc)
-        return mdb_rc(rc);
-    rc = mdb_stat(txn, ls->views[view], &st);
-    mdb_txn_abort(txn);
-    *n = rc ? 0 : st.ms_entries;
-    return mdb_rc(rc);
+    return fr_mdb_entries(ls->env, ls->views[view], n);
 }
 
 static void l_close(fr_store_t *s)
@@ -248,7 +231,7 @@ int fr_store_lmdb_open(const fr_config_t *cfg, const char *dir, fr_store_t **out
         if (txn)
             mdb_txn_abort(txn);
         l_close(&ls->base);
-        return mdb_rc(rc);
+        return fr_mdb_rc(rc);
     }
     *out = &ls->base;
     return 0;

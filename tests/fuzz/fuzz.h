@@ -43,4 +43,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
     "      - { fn: last, field: b }\n"                                                             \
     "      - { fn: since_last }\n"
 
+#ifdef FUZZ_WANT_CONFIG
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+
+static fr_config_t *fuzz_cfg;
+
+static void fuzz_config_free(void)
+{
+    fr_config_free(fuzz_cfg);
+}
+
+/* The parsed FUZZ_YAML (store path unused), made on first call. */
+static const fr_config_t *fuzz_config(void)
+{
+    if (!fuzz_cfg) {
+        char yaml[4096], err[512];
+        snprintf(yaml, sizeof yaml, FUZZ_YAML, "/nonexistent");
+        if (fr_config_parse("fuzz.yaml", yaml, strlen(yaml), &fuzz_cfg, err, sizeof err)) {
+            fprintf(stderr, "%s\n", err);
+            abort();
+        }
+        atexit(fuzz_config_free);
+    }
+    return fuzz_cfg;
+}
+#endif
+
 #endif

@@ -10,14 +10,8 @@
 
 #include "agg/agg.h"
 #include "config/config.h"
+#define FUZZ_WANT_CONFIG
 #include "fuzz.h"
-
-static fr_config_t *cfg;
-
-static void cleanup(void)
-{
-    fr_config_free(cfg);
-}
 
 static int same(const fr_value_t *a, const fr_value_t *b)
 {
@@ -34,13 +28,7 @@ static int same(const fr_value_t *a, const fr_value_t *b)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!cfg) {
-        char yaml[4096], err[512];
-        snprintf(yaml, sizeof yaml, FUZZ_YAML, "/nonexistent");
-        if (fr_config_parse("fuzz.yaml", yaml, strlen(yaml), &cfg, err, sizeof err))
-            abort();
-        atexit(cleanup);
-    }
+    const fr_config_t *cfg = fuzz_config();
     const fr_agg_plan_t *plan = &cfg->views[0].plan;
     size_t nf = plan->naggs * plan->nwindows;
     fr_agg_state_t *st = NULL;

@@ -10,14 +10,8 @@
 
 #include "config/config.h"
 #include "event/event.h"
+#define FUZZ_WANT_CONFIG
 #include "fuzz.h"
-
-static fr_config_t *cfg;
-
-static void cleanup(void)
-{
-    fr_config_free(cfg);
-}
 
 static void check(const fr_record_proj_t *pj, const uint8_t *p, size_t n)
 {
@@ -33,13 +27,7 @@ static void check(const fr_record_proj_t *pj, const uint8_t *p, size_t n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!cfg) {
-        char yaml[4096], err[512];
-        snprintf(yaml, sizeof yaml, FUZZ_YAML, "/nonexistent");
-        if (fr_config_parse("fuzz.yaml", yaml, strlen(yaml), &cfg, err, sizeof err))
-            abort();
-        atexit(cleanup);
-    }
+    const fr_config_t *cfg = fuzz_config();
     if (!size)
         return 0;
     const fr_source_spec_t *src = &cfg->sources[0];
