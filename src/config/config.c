@@ -1573,8 +1573,9 @@ static int yaml_error(ctx_t *c, struct fy_diag *diag)
         const char *msg = e->msg ? e->msg : "error";
         if (c->err && c->errlen) {
             size_t tl = 0;
-            const char *tok = e->fyt ? fy_token_get_text(e->fyt, &tl) : NULL;
-            if (!strcmp(msg, "duplicate key") && tok)
+            int dup = !strcmp(msg, "duplicate key");
+            const char *tok = dup && e->fyt ? fy_token_get_text(e->fyt, &tl) : NULL;
+            if (tok)
                 snprintf(c->err, c->errlen,
                          "%s:%d:%d: duplicate key '%.*s'; expected each key once per mapping",
                          c->name, line, col, (int)(tl > 64 ? 64 : tl), tok);
@@ -1615,13 +1616,24 @@ int fr_config_parse(const char *name, const char *text, size_t len, fr_config_t 
      * from libfyaml 0.7.12, whose directive scanner never returns on
      * "%\xff" */
     size_t bad_at = fr_utf8_check(len ? text : "", len);
+    /* nor control characters, which YAML does not allow either (and a NUL
+     * makes libfyaml 0.7.12 read past its buffer when it reports errors) */
+    for (size_t i = 0; i < bad_at; i++) {
+        unsigned char ch = (unsigned char)text[i];
+        if ((ch < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') || ch == 0x7f) {
+            bad_at = i;
+            break;
+        }
+    }
     if (bad_at < len) {
         int line = 1, col = 1;
         for (size_t i = 0; i < bad_at; i++, col++)
             if (text[i] == '\n')
                 line++, col = 0;
         if (err && errlen) {
-            snprintf(err, errlen, "%s:%d:%d: invalid UTF-8 byte 0x%02x; expected UTF-8 text",
+            snprintf(err, errlen,
+                     "%s:%d:%d: byte 0x%02x is not allowed; expected UTF-8 text without control "
+                     "characters",
                      c.name, line, col, (unsigned char)text[bad_at]);
             one_line(err);
         }

@@ -712,5 +712,20 @@ Test(config, invalid_utf8_is_refused_with_position)
     cr_assert_eq(fr_config_parse("u.yaml", text, sizeof text - 1, &cfg, msg, sizeof msg),
                  FR_ECONFIG);
     cr_assert_null(cfg);
-    cr_assert_str_eq(msg, "u.yaml:2:12: invalid UTF-8 byte 0xff; expected UTF-8 text");
+    cr_assert_str_eq(msg, "u.yaml:2:12: byte 0xff is not allowed; expected UTF-8 text without "
+                          "control characters");
+}
+
+/* A NUL made libfyaml 0.7.12 read past its buffer while reporting an error. */
+Test(config, control_characters_are_refused)
+{
+    const char text[] = "sources:\n  - name: a\n    x: \"\0\"\n";
+    fr_config_t *cfg = NULL;
+    char msg[256];
+    cr_assert_eq(fr_config_parse("n.yaml", text, sizeof text - 1, &cfg, msg, sizeof msg),
+                 FR_ECONFIG);
+    cr_assert_str_eq(msg, "n.yaml:3:9: byte 0x00 is not allowed; expected UTF-8 text without "
+                          "control characters");
+    cr_assert_eq(fr_config_parse("t.yaml", "a:\tb\r\n", 6, &cfg, msg, sizeof msg), FR_ECONFIG);
+    cr_assert(strstr(msg, "not allowed") == NULL, "tab and CR are fine: %s", msg);
 }
