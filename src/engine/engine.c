@@ -34,6 +34,8 @@
 typedef struct entry {
     fr_agg_state_t *st;
     struct entry *next_dirty;
+    uint64_t next;     /* the state holds partition's records before this offset */
+    int32_t partition; /* -1: no record applied yet */
     uint32_t klen;
     uint16_t view;
     uint16_t dirty;
@@ -77,6 +79,7 @@ struct fr_engine {
     fr_engine_stats_t stats;
     uint64_t retry_at_ns; /* back-off after a failed commit */
     int manual;           /* autocommit off */
+    uint64_t epoch;       /* fencing epoch stamped on commits (0: embedded) */
     uint64_t trim_at_ns;  /* next log retention pass */
 };
 
@@ -270,16 +273,18 @@ static entry_t *entry_get(fr_engine_t *e, int v, const char *key, size_t klen)
         return slot->value;
     const fr_agg_plan_t *plan = &e->cfg->views[v].plan;
     fr_agg_state_t *st = NULL;
+    fr_store_stamp_t stamp = {.partition = -1};
     if (vr->lookup) {
         const void *p;
         size_t n;
-        int rc = fr_store_get(e->rd, v, key, klen, &p, &n);
+        int rc = fr_store_get(e->rd, v, key, klen, &p, &n, &stamp);
         if (rc == 0) {
             rc = fr_agg_state_decode(plan, p, n, &st);
             if (rc == FR_EMISMATCH || rc == FR_ECORRUPT) {
                 fr_warn("view %s entity %.*s: stored state unusable (%s); starting afresh",
                         e->cfg->views[v].name, (int)klen, key, fr_strerror(rc));
                 st = NULL;
+                stamp.partition = -1;
             } else if (rc) {
                 return NULL;
             }
@@ -293,6 +298,8 @@ static entry_t *entry_get(fr_engine_t *e, int v, const char *key, size_t klen)
     if (!st || !en)
         goto nomem;
     memcpy(en->key, key, klen);
+    en->partition = st ? stamp.partition : -1;
+    en->next = stamp.next_offset;
     slot = fr_map_insert(&vr->map, key, klen, h, en);
     if (!slot)
         goto nomem;
@@ -329,9 +336,13 @@ static int apply_record(fr_engine_t *e, int s, const fr_source_rec_t *r)
         entry_t *en = entry_get(e, v, key, (size_t)klen);
         if (!en)
             return FR_ENOMEM;
+        if (en->partition == r->partition && r->offset < en->next)
+            continue; /* the stored state holds this record already */
         int rc = fr_agg_state_apply(en->st, &vs->plan, ts, r->offset, e->vals);
         if (rc)
             return rc;
+        en->partition = r->partition;
+        en->next = r->offset + 1;
         if (!en->dirty) {
             en->dirty = 1;
             en->next_dirty = e->dirty;
@@ -409,7 +420,11 @@ int fr_engine_commit(fr_engine_t *e)
         rc = fr_agg_state_encode(en->st, &e->cfg->views[v].plan, &e->enc);
         if (rc)
             break;
-        e->puts[n] = (fr_store_put_t){.view = v, .key = en->key, .klen = en->klen};
+        e->puts[n] = (fr_store_put_t){
+            .view = v,
+            .key = en->key,
+            .klen = en->klen,
+            .stamp = {.partition = en->partition, .next_offset = en->next, .epoch = e->epoch}};
     }
     if (!rc) {
         for (size_t i = 0; i < n; i++) {
@@ -426,7 +441,7 @@ int fr_engine_commit(fr_engine_t *e)
                                            .next_offset = e->srcs[s].next,
                                            .watermark = e->srcs[s].wm};
         }
-        rc = fr_store_commit(e->store, e->puts, n, pos, npos);
+        rc = fr_store_commit(e->store, e->puts, n, pos, npos, e->epoch);
     }
     free(offs);
     if (rc) {

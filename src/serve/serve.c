@@ -109,18 +109,15 @@ static int parse_i64(const char *s, int64_t *out)
 /* ---- features ----------------------------------------------------------- */
 
 /*
- * Reads one entity of one view at as_of (inside a begun read session) and
- * evaluates it into vals.  *found, *newest set; returns 0, or a store error
+ * Evaluates what a store read gave (rc, and p/n when rc is 0) for one view
+ * at as_of into vals.  *found, *newest set; returns 0, or the store error
  * (vals then hold the empty-window values: degraded).
  */
-static int read_entity(fr_store_rd_t *rd, const fr_view_spec_t *vs, int v, const char *key,
-                       size_t klen, int64_t as_of, fr_value_t *vals, int *found, int64_t *newest)
+static int eval_read(const fr_view_spec_t *vs, int rc, const void *p, size_t n, int64_t as_of,
+                     fr_value_t *vals, int *found, int64_t *newest)
 {
-    const void *p;
-    size_t n;
     *found = 0;
     *newest = INT64_MIN;
-    int rc = rd ? fr_store_get(rd, v, key, klen, &p, &n) : FR_ESTORE;
     if (rc == 0) {
         rc = fr_agg_eval_encoded(&vs->plan, p, n, as_of, vals, newest);
         if (rc == 0) {
@@ -132,6 +129,16 @@ static int read_entity(fr_store_rd_t *rd, const fr_view_spec_t *vs, int v, const
     }
     fr_agg_eval_empty(&vs->plan, vals);
     return rc == FR_ENOTFOUND ? 0 : rc;
+}
+
+/* Reads and evaluates one entity of view v (inside a begun read session). */
+static int read_entity(fr_store_rd_t *rd, const fr_view_spec_t *vs, int v, const char *key,
+                       size_t klen, int64_t as_of, fr_value_t *vals, int *found, int64_t *newest)
+{
+    const void *p = NULL;
+    size_t n = 0;
+    int rc = fr_store_get(rd, v, key, klen, &p, &n, NULL);
+    return eval_read(vs, rc, p, n, as_of, vals, found, newest);
 }
 
 static int render_features(fr_buf_t *b, const fr_view_spec_t *vs, const fr_value_t *vals,
@@ -227,6 +234,8 @@ static enum MHD_Result post_features(fr_server_t *srv, struct MHD_Connection *c,
     json_t *feats = json_object_get(doc, "features"), *ents = json_object_get(doc, "entities");
     json_t *jas = json_object_get(doc, "as_of");
     fref_t *refs = NULL;
+    fr_store_get_t *keys = NULL;
+    char (*numkeys)[24] = NULL;
     fr_buf_t b;
     fr_buf_init(&b, (size_t)1 << 28);
     int64_t as_of = fr_now_ms();
@@ -298,52 +307,65 @@ static enum MHD_Result post_features(fr_server_t *srv, struct MHD_Connection *c,
             goto out;
         }
     }
-    fr_store_rd_t *rd = thread_rd(srv);
-    int rc = rd ? fr_store_rd_begin(rd) : FR_ENOMEM;
-    int degraded = rc != 0;
-    fr_value_t vals[FR_AGG_MAX_AGGS * FR_AGG_MAX_WINDOWS];
-    fr_buf_printf(&b, "{\"as_of\":%" PRId64 ",\"results\":[", as_of);
+    /* the distinct views asked for, in request order */
+    int uv[FR_CONFIG_MAX_VIEWS];
+    size_t nuv = 0;
+    for (size_t f = 0; f < nf; f++) {
+        size_t j = 0;
+        while (j < nuv && uv[j] != refs[f].view)
+            j++;
+        if (j == nuv)
+            uv[nuv++] = refs[f].view;
+    }
+    keys = calloc(ne * nuv + 1, sizeof *keys);
+    numkeys = calloc(ne ? ne : 1, sizeof *numkeys);
+    if (!keys || !numkeys) {
+        ret = send_error(c, 503, "overloaded", "out of memory");
+        goto out;
+    }
     for (size_t i = 0; i < ne; i++) {
         json_t *je2 = json_array_get(ents, i);
-        char tmp[24];
-        const char *key = tmp;
+        const char *key = numkeys[i];
         size_t klen;
         if (json_is_string(je2)) {
             key = json_string_value(je2);
             klen = json_string_length(je2);
         } else {
-            klen = (size_t)snprintf(tmp, sizeof tmp, "%" JSON_INTEGER_FORMAT,
+            klen = (size_t)snprintf(numkeys[i], sizeof numkeys[i], "%" JSON_INTEGER_FORMAT,
                                     json_integer_value(je2));
         }
+        for (size_t j = 0; j < nuv; j++)
+            keys[i * nuv + j] = (fr_store_get_t){.view = uv[j], .key = key, .klen = klen};
+    }
+    /* one round trip for every (entity, view) */
+    fr_store_rd_t *rd = thread_rd(srv);
+    int rc = rd ? fr_store_rd_begin(rd) : FR_ENOMEM;
+    if (!rc)
+        rc = fr_store_get_many(rd, keys, ne * nuv);
+    int degraded = rc != 0;
+    fr_value_t vals[FR_AGG_MAX_AGGS * FR_AGG_MAX_WINDOWS];
+    fr_buf_printf(&b, "{\"as_of\":%" PRId64 ",\"results\":[", as_of);
+    for (size_t i = 0; i < ne; i++) {
+        const fr_store_get_t *row = &keys[i * nuv];
         fr_buf_addstr(&b, i ? ",{\"entity\":" : "{\"entity\":");
-        fr_jw_str(&b, key, klen);
-        /* each distinct view once per entity, in request order */
+        fr_jw_str(&b, row[0].key, row[0].klen);
         fr_buf_addstr(&b, ",\"found\":{");
         fr_buf_t fb;
         fr_buf_init(&fb, (size_t)1 << 26);
         fr_buf_addc(&fb, '{');
-        int firstv = 1, firstf = 1;
-        for (size_t f = 0; f < nf; f++) {
-            int seen = 0;
-            for (size_t g = 0; g < f; g++)
-                seen |= refs[g].view == refs[f].view;
-            if (seen)
-                continue;
-            int v = refs[f].view, found = 0;
+        int firstf = 1;
+        for (size_t j = 0; j < nuv; j++) {
+            int v = uv[j], found = 0;
             const fr_view_spec_t *vs = &cfg->views[v];
             int64_t newest;
-            if (!degraded) {
-                if (read_entity(rd, vs, v, key, klen, as_of, vals, &found, &newest))
-                    degraded = 1;
-            } else {
-                fr_agg_eval_empty(&vs->plan, vals);
-            }
-            fr_buf_printf(&b, "%s", firstv ? "" : ",");
+            if (eval_read(vs, rc ? rc : row[j].rc, row[j].val, row[j].vlen, as_of, vals, &found,
+                          &newest))
+                degraded = 1;
+            fr_buf_printf(&b, "%s", j ? "," : "");
             fr_jw_key(&b, vs->name);
             fr_buf_addstr(&b, found ? "true" : "false");
-            firstv = 0;
             /* every requested feature of this view */
-            for (size_t g = f; g < nf; g++) {
+            for (size_t g = 0; g < nf; g++) {
                 if (refs[g].view != v)
                     continue;
                 size_t lo = refs[g].feature < 0 ? 0 : (size_t)refs[g].feature;
@@ -366,12 +388,14 @@ static enum MHD_Result post_features(fr_server_t *srv, struct MHD_Connection *c,
         fr_buf_addc(&b, '}');
     }
     fr_buf_printf(&b, "],\"degraded\":%s}", degraded ? "true" : "false");
-    if (rd && rc == 0)
+    if (rd)
         fr_store_rd_end(rd);
     ret = send_buf(c, 200, &b);
 out:
     fr_buf_destroy(&b);
     free(refs);
+    free(keys);
+    free(numkeys);
     json_decref(doc);
     return ret;
 }

@@ -21,13 +21,40 @@
 typedef struct fr_store fr_store_t;
 typedef struct fr_store_rd fr_store_rd_t;
 
+/*
+ * What a stored state has applied: the records of `partition` (of the
+ * view's source) before `next_offset`, written by a processor of fencing
+ * `epoch` (the consumer-group generation that owned the partition; 0 in
+ * embedded mode).  A processor that loads a state skips the records it
+ * already holds; a store that cannot write many keys atomically (Redis
+ * Cluster) refuses a write whose stamp is not newer than the stored one,
+ * or whose epoch is older (a zombie after a rebalance).
+ */
+typedef struct fr_store_stamp {
+    int32_t partition;
+    uint64_t next_offset;
+    uint64_t epoch;
+} fr_store_stamp_t;
+
 typedef struct fr_store_put {
     int view;          /* index in the configuration */
     const char *key;   /* entity key, borrowed */
     size_t klen;
     const void *val;   /* encoded state, borrowed; NULL deletes */
     size_t vlen;
+    fr_store_stamp_t stamp;
 } fr_store_put_t;
+
+/* One key of a batched read, and its answer. */
+typedef struct fr_store_get {
+    int view;
+    const char *key;
+    size_t klen;
+    /* out: rc 0 (val valid until rd_end), FR_ENOTFOUND, or a store error */
+    int rc;
+    const void *val;
+    size_t vlen;
+} fr_store_get_t;
 
 typedef struct fr_store_pos {
     int source;        /* index in the configuration */
@@ -35,6 +62,7 @@ typedef struct fr_store_pos {
     uint64_t next_offset;  /* the first record not yet applied */
     int64_t watermark;     /* greatest event time applied (INT64_MIN: none) */
     int64_t committed_ms;  /* wall clock of the commit (set by the store) */
+    uint64_t epoch;        /* fencing epoch of the commit (set by the store) */
 } fr_store_pos_t;
 
 typedef struct fr_store_ops {
@@ -42,12 +70,15 @@ typedef struct fr_store_ops {
     int (*rd_new)(fr_store_t *s, fr_store_rd_t **out);
     int (*rd_begin)(fr_store_rd_t *rd);
     int (*get)(fr_store_rd_t *rd, int view, const char *key, size_t klen, const void **val,
-               size_t *vlen);
+               size_t *vlen, fr_store_stamp_t *stamp);
+    /* Many keys in one round trip where the backend can (each gets its rc);
+     * returns 0, or an error that failed them all. */
+    int (*get_many)(fr_store_rd_t *rd, fr_store_get_t *keys, size_t n);
     int (*pos_get)(fr_store_rd_t *rd, int source, int32_t partition, fr_store_pos_t *out);
     void (*rd_end)(fr_store_rd_t *rd);
     void (*rd_free)(fr_store_rd_t *rd);
     int (*commit)(fr_store_t *s, const fr_store_put_t *puts, size_t nputs,
-                  const fr_store_pos_t *pos, size_t npos);
+                  const fr_store_pos_t *pos, size_t npos, uint64_t epoch);
     int (*entities)(fr_store_t *s, int view, uint64_t *n);
     void (*close)(fr_store_t *s);
 } fr_store_ops_t;
@@ -85,11 +116,16 @@ static inline int fr_store_rd_begin(fr_store_rd_t *rd)
 {
     return rd->store->ops->rd_begin(rd);
 }
-/* 0 with *val valid until rd_end, FR_ENOTFOUND, or a store error. */
+/* 0 with *val valid until rd_end and *stamp (may be NULL) filled,
+ * FR_ENOTFOUND, or a store error. */
 static inline int fr_store_get(fr_store_rd_t *rd, int view, const char *key, size_t klen,
-                               const void **val, size_t *vlen)
+                               const void **val, size_t *vlen, fr_store_stamp_t *stamp)
 {
-    return rd->store->ops->get(rd, view, key, klen, val, vlen);
+    return rd->store->ops->get(rd, view, key, klen, val, vlen, stamp);
+}
+static inline int fr_store_get_many(fr_store_rd_t *rd, fr_store_get_t *keys, size_t n)
+{
+    return rd->store->ops->get_many(rd, keys, n);
 }
 /* 0, FR_ENOTFOUND (no position stored), or a store error. */
 static inline int fr_store_pos_get(fr_store_rd_t *rd, int source, int32_t partition,
@@ -106,11 +142,18 @@ static inline void fr_store_rd_free(fr_store_rd_t *rd)
     if (rd)
         rd->store->ops->rd_free(rd);
 }
-/* Atomically writes states and positions (committed_ms is set here). */
+/*
+ * Writes states and positions (committed_ms is set here), atomically where
+ * the backend can; where it cannot (Redis Cluster), each key is written
+ * only if its stamp is newer than the stored one, so a replay after a crash
+ * never applies twice.  epoch fences positions the same way.  0, or a
+ * store error (then nothing, or on Cluster only keys that were not stale,
+ * were written: retrying the same commit is safe).
+ */
 static inline int fr_store_commit(fr_store_t *s, const fr_store_put_t *puts, size_t nputs,
-                                  const fr_store_pos_t *pos, size_t npos)
+                                  const fr_store_pos_t *pos, size_t npos, uint64_t epoch)
 {
-    return s->ops->commit(s, puts, nputs, pos, npos);
+    return s->ops->commit(s, puts, nputs, pos, npos, epoch);
 }
 
 #endif

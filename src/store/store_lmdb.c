@@ -1,8 +1,9 @@
 /*
  * store_lmdb.c - the online store on LMDB.
  *
- * Sub-databases: "v.<view>" entity key -> encoded state; "pos" source name
- * \0 u32 partition -> u64 next offset | i64 watermark | i64 committed ms.
+ * Sub-databases: "v.<view>" entity key -> stamp (u32 partition, u64 next
+ * offset, u64 epoch) | encoded state; "pos" source name \0 u32 partition ->
+ * u64 next offset | i64 watermark | i64 committed ms | u64 epoch.
  * A commit is one write transaction (states and positions together); readers
  * never block it, and any number of serving processes may read.
  */
@@ -63,8 +64,10 @@ static int l_rd_begin(fr_store_rd_t *r)
     return fr_mdb_rc(rc);
 }
 
+#define STAMP_BYTES 20
+
 static int l_get(fr_store_rd_t *r, int view, const char *key, size_t klen, const void **val,
-                 size_t *vlen)
+                 size_t *vlen, fr_store_stamp_t *stamp)
 {
     lrd_t *rd = (lrd_t *)r;
     lstore_t *ls = (lstore_t *)r->store;
@@ -74,18 +77,35 @@ static int l_get(fr_store_rd_t *r, int view, const char *key, size_t klen, const
     int rc = mdb_get(rd->txn, ls->views[view], &k, &v);
     if (rc)
         return fr_mdb_rc(rc);
-    *val = v.mv_data;
-    *vlen = v.mv_size;
+    if (v.mv_size < STAMP_BYTES)
+        return FR_ECORRUPT;
+    const uint8_t *p = v.mv_data;
+    if (stamp) {
+        stamp->partition = (int32_t)(p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24);
+        stamp->next_offset = fr_load_u64(p + 4);
+        stamp->epoch = fr_load_u64(p + 12);
+    }
+    *val = p + STAMP_BYTES;
+    *vlen = v.mv_size - STAMP_BYTES;
+    return 0;
+}
+
+static int l_get_many(fr_store_rd_t *r, fr_store_get_t *keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        keys[i].rc = l_get(r, keys[i].view, keys[i].key, keys[i].klen, &keys[i].val,
+                           &keys[i].vlen, NULL);
     return 0;
 }
 
 static int decode_pos(const MDB_val *v, fr_store_pos_t *out)
 {
-    if (v->mv_size != 24)
+    if (v->mv_size != 32)
         return FR_ECORRUPT;
     out->next_offset = fr_load_u64(v->mv_data);
     out->watermark = (int64_t)fr_load_u64((char *)v->mv_data + 8);
     out->committed_ms = (int64_t)fr_load_u64((char *)v->mv_data + 16);
+    out->epoch = fr_load_u64((char *)v->mv_data + 24);
     return 0;
 }
 
@@ -123,7 +143,7 @@ static void l_rd_free(fr_store_rd_t *r)
 }
 
 static int l_commit(fr_store_t *s, const fr_store_put_t *puts, size_t nputs,
-                    const fr_store_pos_t *pos, size_t npos)
+                    const fr_store_pos_t *pos, size_t npos, uint64_t epoch)
 {
     lstore_t *ls = (lstore_t *)s;
     MDB_txn *txn;
@@ -131,25 +151,37 @@ static int l_commit(fr_store_t *s, const fr_store_put_t *puts, size_t nputs,
     if (rc)
         return fr_mdb_rc(rc);
     for (size_t i = 0; !rc && i < nputs; i++) {
-        MDB_val k = {puts[i].klen, (void *)puts[i].key};
-        if (puts[i].val) {
-            MDB_val v = {puts[i].vlen, (void *)puts[i].val};
-            rc = mdb_put(txn, ls->views[puts[i].view], &k, &v, 0);
-        } else {
-            rc = mdb_del(txn, ls->views[puts[i].view], &k, NULL);
+        const fr_store_put_t *p = &puts[i];
+        MDB_val k = {p->klen, (void *)p->key};
+        if (!p->val) {
+            rc = mdb_del(txn, ls->views[p->view], &k, NULL);
             if (rc == MDB_NOTFOUND)
                 rc = 0;
+            continue;
         }
+        /* reserve, then write the stamp and the state in place: one copy */
+        MDB_val v = {STAMP_BYTES + p->vlen, NULL};
+        rc = mdb_put(txn, ls->views[p->view], &k, &v, MDB_RESERVE);
+        if (rc)
+            break;
+        uint8_t *b = v.mv_data;
+        uint32_t part = (uint32_t)p->stamp.partition;
+        for (int j = 0; j < 4; j++)
+            b[j] = (uint8_t)(part >> (8 * j));
+        fr_store_u64(b + 4, p->stamp.next_offset);
+        fr_store_u64(b + 12, p->stamp.epoch);
+        memcpy(b + STAMP_BYTES, p->val, p->vlen);
     }
     int64_t now = fr_now_ms();
     for (size_t i = 0; !rc && i < npos; i++) {
         char kb[FR_CONFIG_MAX_NAME + 16];
         int kl = pos_key(s->cfg, pos[i].source, pos[i].partition, kb, sizeof kb);
-        uint8_t vb[24];
+        uint8_t vb[32];
         fr_store_u64(vb, pos[i].next_offset);
         fr_store_u64(vb + 8, (uint64_t)pos[i].watermark);
         fr_store_u64(vb + 16, (uint64_t)now);
-        MDB_val k = {(size_t)kl, kb}, v = {24, vb};
+        fr_store_u64(vb + 24, epoch);
+        MDB_val k = {(size_t)kl, kb}, v = {32, vb};
         rc = kl < 0 ? EINVAL : mdb_put(txn, ls->pos, &k, &v, 0);
     }
     if (rc) {
@@ -179,6 +211,7 @@ static const fr_store_ops_t lmdb_ops = {
     .rd_new = l_rd_new,
     .rd_begin = l_rd_begin,
     .get = l_get,
+    .get_many = l_get_many,
     .pos_get = l_pos_get,
     .rd_end = l_rd_end,
     .rd_free = l_rd_free,

@@ -259,32 +259,47 @@ Test(store, commit_states_and_positions_atomically, .init = setup, .fini = teard
     fr_store_t *st;
     char err[512];
     cr_assert_eq(fr_store_open(cfg, &st, err, sizeof err), 0, "%s", err);
-    fr_store_put_t puts[2] = {{.view = 0, .key = "a", .klen = 1, .val = "xyz", .vlen = 3},
+    fr_store_put_t puts[2] = {{.view = 0, .key = "a", .klen = 1, .val = "xyz", .vlen = 3,
+                               .stamp = {.partition = 3, .next_offset = 1ull << 40, .epoch = 7}},
                               {.view = 0, .key = "b", .klen = 1, .val = "q", .vlen = 1}};
     fr_store_pos_t pos = {.source = 0, .partition = 0, .next_offset = 17, .watermark = 99};
-    cr_assert_eq(fr_store_commit(st, puts, 2, &pos, 1), 0);
+    cr_assert_eq(fr_store_commit(st, puts, 2, &pos, 1, 7), 0);
     fr_store_rd_t *rd;
     cr_assert_eq(fr_store_rd_new(st, &rd), 0);
     cr_assert_eq(fr_store_rd_begin(rd), 0);
     const void *v;
     size_t n;
-    cr_assert_eq(fr_store_get(rd, 0, "a", 1, &v, &n), 0);
+    fr_store_stamp_t stamp;
+    cr_assert_eq(fr_store_get(rd, 0, "a", 1, &v, &n, &stamp), 0);
     cr_assert_eq(n, 3);
     cr_assert_eq(memcmp(v, "xyz", 3), 0);
-    cr_assert_eq(fr_store_get(rd, 0, "c", 1, &v, &n), FR_ENOTFOUND);
+    cr_assert_eq(stamp.partition, 3);
+    cr_assert_eq(stamp.next_offset, 1ull << 40);
+    cr_assert_eq(stamp.epoch, 7);
+    fr_store_get_t many[3] = {{.view = 0, .key = "b", .klen = 1},
+                              {.view = 0, .key = "zz", .klen = 2},
+                              {.view = 0, .key = "a", .klen = 1}};
+    cr_assert_eq(fr_store_get_many(rd, many, 3), 0);
+    cr_assert_eq(many[0].rc, 0);
+    cr_assert_eq(many[0].vlen, 1);
+    cr_assert_eq(many[1].rc, FR_ENOTFOUND);
+    cr_assert_eq(many[2].rc, 0);
+    cr_assert_eq(memcmp(many[2].val, "xyz", 3), 0);
+    cr_assert_eq(fr_store_get(rd, 0, "c", 1, &v, &n, NULL), FR_ENOTFOUND);
     fr_store_pos_t got;
     cr_assert_eq(fr_store_pos_get(rd, 0, 0, &got), 0);
     cr_assert_eq(got.next_offset, 17);
     cr_assert_eq(got.watermark, 99);
+    cr_assert_eq(got.epoch, 7);
     cr_assert_gt(got.committed_ms, 0);
     cr_assert_eq(fr_store_pos_get(rd, 0, 1, &got), FR_ENOTFOUND);
     fr_store_rd_end(rd);
     /* delete */
     fr_store_put_t del = {.view = 0, .key = "a", .klen = 1};
-    cr_assert_eq(fr_store_commit(st, &del, 1, NULL, 0), 0);
+    cr_assert_eq(fr_store_commit(st, &del, 1, NULL, 0, 7), 0);
     cr_assert_eq(fr_store_rd_begin(rd), 0);
-    cr_assert_eq(fr_store_get(rd, 0, "a", 1, &v, &n), FR_ENOTFOUND);
-    cr_assert_eq(fr_store_get(rd, 0, "b", 1, &v, &n), 0);
+    cr_assert_eq(fr_store_get(rd, 0, "a", 1, &v, &n, NULL), FR_ENOTFOUND);
+    cr_assert_eq(fr_store_get(rd, 0, "b", 1, &v, &n, NULL), 0);
     fr_store_rd_end(rd);
     fr_store_rd_free(rd);
     fr_store_close(st);
