@@ -21,6 +21,7 @@
 
 #include "core/utf8.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <libfyaml.h>
@@ -1541,6 +1542,18 @@ static bool expansion_ok(struct fy_node *n, struct fy_node *via, int depth, size
         return false;
     }
     if (fy_node_is_alias(n)) {
+        /* libfyaml 0.7.12 reads an alias name as a path and overruns its
+         * buffer on some (a star, slash, dash): only plain anchor names go to it */
+        size_t al = 0;
+        const char *an = fy_node_get_scalar(n, &al);
+        for (size_t i = 0; an && i < al; i++)
+            if (!isalnum((unsigned char)an[i]) && an[i] != '_' && an[i] != '-' && an[i] != '.')
+                an = NULL;
+        if (!an || !al) {
+            *bad = n;
+            *count = SIZE_MAX; /* tells the caller why */
+            return false;
+        }
         /* an unknown alias is left to fy_document_resolve to report */
         struct fy_node *t = fy_node_resolve_alias(n);
         return !t || expansion_ok(t, via ? via : n, depth + 1, count, bad);
@@ -1654,7 +1667,11 @@ int fr_config_parse(const char *name, const char *text, size_t len, fr_config_t 
         size_t count = 0;
         struct fy_node *bad = NULL;
         if (!expansion_ok(root, NULL, 0, &count, &bad)) {
-            if (count > MAX_EXPANDED_NODES)
+            if (count == SIZE_MAX)
+                rc = fail(&c, bad,
+                          "alias name not allowed; expected an anchor name of letters, digits, "
+                          "'_', '-' and '.'");
+            else if (count > MAX_EXPANDED_NODES)
                 rc = fail(&c, bad,
                           "aliases expand to more than %d nodes; expected a smaller document",
                           MAX_EXPANDED_NODES);

@@ -729,3 +729,17 @@ Test(config, control_characters_are_refused)
     cr_assert_eq(fr_config_parse("t.yaml", "a:\tb\r\n", 6, &cfg, msg, sizeof msg), FR_ECONFIG);
     cr_assert(strstr(msg, "not allowed") == NULL, "tab and CR are fine: %s", msg);
 }
+
+/* libfyaml 0.7.12 reads some alias names as paths and overruns its buffer. */
+Test(config, alias_names_are_plain)
+{
+    const char text[] = " - : */-";
+    fr_config_t *cfg = NULL;
+    char msg[256];
+    cr_assert_eq(fr_config_parse("a.yaml", text, sizeof text - 1, &cfg, msg, sizeof msg),
+                 FR_ECONFIG);
+    cr_assert(strstr(msg, "a.yaml:1:6: alias name not allowed") == msg, "%s", msg);
+    const char ok[] = "x: &base 1\ny: *base\n";
+    cr_assert_eq(fr_config_parse("b.yaml", ok, sizeof ok - 1, &cfg, msg, sizeof msg), FR_ECONFIG);
+    cr_assert(strstr(msg, "alias name") == NULL, "plain aliases are fine: %s", msg);
+}
