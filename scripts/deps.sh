@@ -3,7 +3,8 @@
 # Idempotent; prints nothing when everything is already there.
 set -e
 PKGS="build-essential pkg-config libmicrohttpd-dev libjansson-dev libfyaml-dev liblmdb-dev
-lmdb-utils libcurl4-openssl-dev libcriterion-dev curl python3 wrk"
+lmdb-utils libcurl4-openssl-dev libcriterion-dev libhiredis-dev redis-server redis-tools
+curl python3 wrk"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

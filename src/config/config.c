@@ -633,8 +633,8 @@ static void where(ctx_t *c, struct fy_node *n, char *b, size_t len)
 
 enum { ST_BACKEND, ST_PATH, ST_MAP_SIZE, ST_RETENTION, ST_REDIS, ST__N };
 static const char *const store_keys[] = {"backend", "path", "map_size", "log_retention", "redis"};
-enum { RD_URL, RD_CLUSTER, RD__N };
-static const char *const redis_keys[] = {"url", "cluster"};
+enum { RD_URL, RD_CLUSTER, RD_CTIMEOUT, RD_TIMEOUT, RD__N };
+static const char *const redis_keys[] = {"url", "cluster", "connect_timeout_ms", "timeout_ms"};
 static const char *const backends[] = {"lmdb", "redis"};
 
 static int parse_store(ctx_t *c, const slot_t *sec, fr_config_t *cfg)
@@ -661,13 +661,31 @@ static int parse_store(ctx_t *c, const slot_t *sec, fr_config_t *cfg)
                         &cfg->store.redis_url);
     if (!rc && s[ST_REDIS].k)
         rc = get_bool(c, &r[RD_CLUSTER], "cluster", &cfg->store.redis_cluster);
+    if (!rc && s[ST_REDIS].k)
+        rc = get_int_as_int(c, &r[RD_CTIMEOUT], "connect_timeout_ms", 1, 600000,
+                            &cfg->store.redis_connect_timeout_ms);
+    if (!rc && s[ST_REDIS].k)
+        rc = get_int_as_int(c, &r[RD_TIMEOUT], "timeout_ms", 1, 600000,
+                            &cfg->store.redis_timeout_ms);
     return rc;
 }
 
-enum { SV_LISTEN, SV_THREADS, SV_TTL, SV_BODY, SV_BATCH, SV_KEY, SV_TIMEOUT, SV__N };
+enum {
+    SV_LISTEN,
+    SV_THREADS,
+    SV_TTL,
+    SV_BODY,
+    SV_BATCH,
+    SV_KEY,
+    SV_TIMEOUT,
+    SV_BRK_FAIL,
+    SV_BRK_OPEN,
+    SV__N
+};
 static const char *const server_keys[] = {"listen",         "threads",   "idempotency_ttl",
                                           "max_body_bytes", "max_batch", "max_key_bytes",
-                                          "timeout_s"};
+                                          "timeout_s",      "breaker_failures",
+                                          "breaker_open_ms"};
 
 /* "host:port", "[v6]:port" or ":port" (all interfaces). */
 static int parse_listen(ctx_t *c, const slot_t *s, fr_config_t *cfg)
@@ -723,6 +741,12 @@ static int parse_server(ctx_t *c, const slot_t *sec, fr_config_t *cfg)
         rc = get_int_as_int(c, &s[SV_KEY], "max_key_bytes", 1, 500, &cfg->server.max_key_bytes);
     if (!rc)
         rc = get_int_as_int(c, &s[SV_TIMEOUT], "timeout_s", 1, 86400, &cfg->server.timeout_s);
+    if (!rc)
+        rc = get_int_as_int(c, &s[SV_BRK_FAIL], "breaker_failures", 1, 1000000,
+                            &cfg->server.breaker_failures);
+    if (!rc)
+        rc = get_int_as_int(c, &s[SV_BRK_OPEN], "breaker_open_ms", 1, 3600000,
+                            &cfg->server.breaker_open_ms);
     return rc;
 }
 
@@ -1490,6 +1514,10 @@ static int set_defaults(fr_config_t *cfg, const char *name)
     cfg->server.max_batch = 10000;
     cfg->server.max_key_bytes = 256;
     cfg->server.timeout_s = 30;
+    cfg->server.breaker_failures = 5;
+    cfg->server.breaker_open_ms = 1000;
+    cfg->store.redis_connect_timeout_ms = 1000;
+    cfg->store.redis_timeout_ms = 250;
     cfg->processor.commit_interval_ms = 50;
     cfg->processor.max_future_ms = 300000;
     cfg->processor.cache_entities = 2000000;

@@ -95,6 +95,8 @@ typedef struct fr_config {
                                      this are dropped, default 7d */
         char *redis_url;         /* default "redis://127.0.0.1:6379" */
         bool redis_cluster;
+        int redis_connect_timeout_ms; /* default 1000 */
+        int redis_timeout_ms;         /* each command, default 250 */
     } store;
     struct {
         char *listen_host;       /* default "127.0.0.1" */
@@ -105,6 +107,8 @@ typedef struct fr_config {
         int max_batch;              /* entities x features per batch read, default 10000 */
         int max_key_bytes;          /* entity key and idempotency key, default 256 */
         int timeout_s;              /* connection idle timeout, default 30 */
+        int breaker_failures;       /* store errors in a row that open the circuit, default 5 */
+        int breaker_open_ms;        /* how long it stays open before a probe, default 1000 */
     } server;
     struct {
         int64_t commit_interval_ms; /* default 50 */

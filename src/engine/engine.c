@@ -264,8 +264,11 @@ static const fr_record_proj_t *proj_for(fr_engine_t *e, int s, uint64_t fp)
     return pj;
 }
 
-static entry_t *entry_get(fr_engine_t *e, int v, const char *key, size_t klen)
+/* The entry of (view v, key), loaded from the store or made on first
+ * sight.  NULL with *rc FR_ENOMEM or a store error (nothing changed). */
+static entry_t *entry_get(fr_engine_t *e, int v, const char *key, size_t klen, int *rc_out)
 {
+    *rc_out = FR_ENOMEM;
     view_rt_t *vr = &e->views[v];
     uint64_t h = fr_map_hash(key, klen);
     fr_map_slot_t *slot = fr_map_find(&vr->map, key, klen, h);
@@ -286,9 +289,11 @@ static entry_t *entry_get(fr_engine_t *e, int v, const char *key, size_t klen)
                 st = NULL;
                 stamp.partition = -1;
             } else if (rc) {
+                *rc_out = rc;
                 return NULL;
             }
         } else if (rc != FR_ENOTFOUND) {
+            *rc_out = rc;
             return NULL;
         }
     }
@@ -314,6 +319,14 @@ nomem:
     return NULL;
 }
 
+/*
+ * Applies one record to every view of its source.  All the entries it
+ * needs are found (or loaded from the store) first: a store that fails
+ * then leaves every state as it was, and the caller can retry the record.
+ * A failure after that (out of memory inside aggregation) may leave the
+ * record applied to some views only: FR_ENOMEM, and the caller must not
+ * go on with this in-memory state.
+ */
 static int apply_record(fr_engine_t *e, int s, const fr_source_rec_t *r)
 {
     source_rt_t *sr = &e->srcs[s];
@@ -323,9 +336,11 @@ static int apply_record(fr_engine_t *e, int s, const fr_source_rec_t *r)
         stat_add(&e->stats.undecodable, 1);
         return 0;
     }
+    entry_t *ens[FR_CONFIG_MAX_VIEWS];
     for (size_t i = 0; i < sr->nviews; i++) {
         int v = sr->views[i];
         const fr_view_spec_t *vs = &e->cfg->views[v];
+        ens[i] = NULL;
         if (!fr_filter_match(&vs->filter, e->vals))
             continue;
         char tmp[24];
@@ -333,14 +348,21 @@ static int apply_record(fr_engine_t *e, int s, const fr_source_rec_t *r)
         int klen = fr_entity_key(&e->vals[vs->entity], tmp, &key);
         if (klen <= 0)
             continue; /* ingest guarantees a key; an old record may lack one */
-        entry_t *en = entry_get(e, v, key, (size_t)klen);
+        int rc;
+        ens[i] = entry_get(e, v, key, (size_t)klen, &rc);
+        if (!ens[i])
+            return rc;
+    }
+    for (size_t i = 0; i < sr->nviews; i++) {
+        entry_t *en = ens[i];
         if (!en)
-            return FR_ENOMEM;
+            continue;
         if (en->partition == r->partition && r->offset < en->next)
             continue; /* the stored state holds this record already */
+        const fr_view_spec_t *vs = &e->cfg->views[sr->views[i]];
         int rc = fr_agg_state_apply(en->st, &vs->plan, ts, r->offset, e->vals);
         if (rc)
-            return rc;
+            return FR_ENOMEM;
         en->partition = r->partition;
         en->next = r->offset + 1;
         if (!en->dirty) {
@@ -484,6 +506,13 @@ int fr_engine_step(fr_engine_t *e, int timeout_ms, size_t *napplied)
             rc = apply_record(e, (int)s, &e->recs[i]);
         }
         fr_source_release(sr->src);
+        if (rc && rc != FR_ENOMEM) {
+            /* the store failed before the record was applied: read it
+             * (and what followed) again on the next round */
+            int src_rc = fr_source_seek(sr->src, sr->partition, sr->next);
+            if (src_rc)
+                rc = src_rc;
+        }
         stat_add(&e->stats.records, n);
         total += n;
         any_full |= n == POLL_MAX;
@@ -505,7 +534,6 @@ int fr_engine_step(fr_engine_t *e, int timeout_ms, size_t *napplied)
         rc = fr_engine_commit(e);
         if (rc) {
             e->retry_at_ns = now + 100000000u; /* retry in 100 ms */
-            fr_warn("commit failed (%s); retrying", fr_strerror(rc));
             return rc;
         }
     }
@@ -524,18 +552,24 @@ int fr_engine_step(fr_engine_t *e, int timeout_ms, size_t *napplied)
 
 int fr_engine_run(fr_engine_t *e, volatile sig_atomic_t *stop)
 {
-    int rc = 0;
+    int rc = 0, failing = 0;
     while (!*stop) {
         /* failures are retried: a failed commit keeps its state dirty and
          * backs off; a failed poll is polled again */
         rc = fr_engine_step(e, 20, NULL);
+        if (rc && !failing)
+            fr_warn("processor: %s; retrying with the state kept", fr_strerror(rc));
+        else if (!rc && failing)
+            fr_info("processor: store reachable again");
+        failing = rc != 0;
         if (rc == FR_ENOMEM) {
             /* a record may be half applied: the in-memory state can no
              * longer be trusted.  Stop; a restart resumes from the store. */
             return rc;
         }
         if (rc) {
-            struct timespec ts = {0, 20000000};
+            /* the store is failing: back off, keep the state, retry */
+            struct timespec ts = {0, 100000000};
             nanosleep(&ts, NULL);
         }
     }

@@ -25,6 +25,7 @@
 #include "core/err.h"
 #include "core/jw.h"
 #include "core/log.h"
+#include "serve/breaker.h"
 #include "serve/ingest.h"
 
 #ifndef FRESHET_VERSION
@@ -33,6 +34,7 @@
 
 struct fr_server {
     fr_server_opts_t o;
+    fr_breaker_t breaker; /* around store reads */
     struct MHD_Daemon *d;
     pthread_key_t rd_key;
     int port;
@@ -107,6 +109,36 @@ static int parse_i64(const char *s, int64_t *out)
 }
 
 /* ---- features ----------------------------------------------------------- */
+
+/*
+ * Starts a store read unless the circuit is open.  Returns 0 with *rd in a
+ * begun session, or an error (FR_ESTORE when the circuit is open): the
+ * caller then serves empty-window values, degraded.  *ticket goes back to
+ * read_done.
+ */
+static int read_begin(fr_server_t *srv, fr_store_rd_t **rd, int *ticket)
+{
+    *rd = NULL;
+    *ticket = fr_breaker_allow(&srv->breaker, fr_now_ms());
+    if (*ticket == FR_BREAKER_DENY)
+        return FR_ESTORE;
+    *rd = thread_rd(srv);
+    int rc = *rd ? fr_store_rd_begin(*rd) : FR_ENOMEM;
+    if (rc) {
+        fr_breaker_done(&srv->breaker, *ticket, false, fr_now_ms());
+        *ticket = FR_BREAKER_DENY;
+        *rd = NULL;
+    }
+    return rc;
+}
+
+/* Ends a read that read_begin began, reporting whether the store worked. */
+static void read_done(fr_server_t *srv, fr_store_rd_t *rd, int ticket, bool ok)
+{
+    if (rd)
+        fr_store_rd_end(rd);
+    fr_breaker_done(&srv->breaker, ticket, ok, fr_now_ms());
+}
 
 /*
  * Evaluates what a store read gave (rc, and p/n when rc is 0) for one view
@@ -187,8 +219,9 @@ static enum MHD_Result get_features(fr_server_t *srv, struct MHD_Connection *c, 
         return send_error(c, 400, "bad_as_of", "as_of must be epoch milliseconds");
     const fr_view_spec_t *vs = &cfg->views[v];
     fr_value_t vals[FR_AGG_MAX_AGGS * FR_AGG_MAX_WINDOWS];
-    fr_store_rd_t *rd = thread_rd(srv);
-    int found = 0, rc = rd ? fr_store_rd_begin(rd) : FR_ENOMEM;
+    fr_store_rd_t *rd;
+    int ticket, found = 0;
+    int rc = read_begin(srv, &rd, &ticket);
     int64_t newest = INT64_MIN;
     if (!rc)
         rc = read_entity(rd, vs, v, key, klen, as_of, vals, &found, &newest);
@@ -208,10 +241,8 @@ static enum MHD_Result get_features(fr_server_t *srv, struct MHD_Connection *c, 
     else
         fr_buf_addstr(&b, ",\"freshness_ms\":null");
     fr_buf_printf(&b, ",\"degraded\":%s}", rc ? "true" : "false");
-    if (rd && !rc)
-        fr_store_rd_end(rd);
-    else if (rd && rc)
-        fr_store_rd_end(rd);
+    if (rd)
+        read_done(srv, rd, ticket, rc == 0);
     enum MHD_Result ret = send_buf(c, 200, &b);
     fr_buf_destroy(&b);
     return ret;
@@ -338,8 +369,9 @@ static enum MHD_Result post_features(fr_server_t *srv, struct MHD_Connection *c,
             keys[i * nuv + j] = (fr_store_get_t){.view = uv[j], .key = key, .klen = klen};
     }
     /* one round trip for every (entity, view) */
-    fr_store_rd_t *rd = thread_rd(srv);
-    int rc = rd ? fr_store_rd_begin(rd) : FR_ENOMEM;
+    fr_store_rd_t *rd;
+    int ticket;
+    int rc = read_begin(srv, &rd, &ticket);
     if (!rc)
         rc = fr_store_get_many(rd, keys, ne * nuv);
     int degraded = rc != 0;
@@ -389,7 +421,7 @@ static enum MHD_Result post_features(fr_server_t *srv, struct MHD_Connection *c,
     }
     fr_buf_printf(&b, "],\"degraded\":%s}", degraded ? "true" : "false");
     if (rd)
-        fr_store_rd_end(rd);
+        read_done(srv, rd, ticket, !degraded);
     ret = send_buf(c, 200, &b);
 out:
     fr_buf_destroy(&b);
@@ -433,22 +465,29 @@ static enum MHD_Result get_status(fr_server_t *srv, struct MHD_Connection *c, in
     const fr_config_t *cfg = srv->o.cfg;
     fr_buf_t b;
     fr_buf_init(&b, 1 << 20);
-    fr_store_rd_t *rd = thread_rd(srv);
-    int rc = rd ? fr_store_rd_begin(rd) : FR_ENOMEM;
+    fr_store_rd_t *rd;
+    int ticket;
+    int rc = read_begin(srv, &rd, &ticket);
+    const char *breaker = fr_breaker_state(&srv->breaker, fr_now_ms());
     if (ready_only) {
-        fr_buf_printf(&b, "{\"ready\":%s,\"store\":{\"backend\":\"%s\",\"ok\":%s}", rc ? "false" : "true",
-                      srv->o.store->ops->kind, rc ? "false" : "true");
-        if (rc)
-            fr_buf_addstr(&b, ",\"detail\":"), fr_jw_cstr(&b, fr_strerror(rc));
+        fr_buf_printf(&b, "{\"ready\":%s,\"store\":{\"backend\":\"%s\",\"ok\":%s}",
+                      rc ? "false" : "true", srv->o.store->ops->kind, rc ? "false" : "true");
+        fr_buf_printf(&b, ",\"breaker\":\"%s\"", breaker);
+        if (rc) {
+            fr_buf_addstr(&b, ",\"detail\":");
+            fr_jw_cstr(&b, fr_strerror(rc));
+        }
         fr_buf_addc(&b, '}');
-        if (!rc)
-            fr_store_rd_end(rd);
+        if (rd)
+            read_done(srv, rd, ticket, true);
         enum MHD_Result ret = send_buf(c, rc ? 503 : 200, &b);
         fr_buf_destroy(&b);
         return ret;
     }
     fr_buf_addstr(&b, "{\"version\":\"" FRESHET_VERSION "\",\"store\":");
     fr_jw_cstr(&b, srv->o.store->ops->kind);
+    fr_buf_printf(&b, ",\"breaker\":{\"state\":\"%s\",\"opened\":%" PRIu64 "}", breaker,
+                  __atomic_load_n(&srv->breaker.opened, __ATOMIC_RELAXED));
     fr_buf_addstr(&b, ",\"sources\":[");
     for (size_t s = 0; s < cfg->nsources; s++) {
         fr_buf_addstr(&b, s ? ",{\"name\":" : "{\"name\":");
@@ -470,8 +509,8 @@ static enum MHD_Result get_status(fr_server_t *srv, struct MHD_Connection *c, in
         fr_buf_addc(&b, '}');
     }
     fr_buf_addc(&b, ']');
-    if (!rc)
-        fr_store_rd_end(rd);
+    if (rd)
+        read_done(srv, rd, ticket, true);
     if (srv->o.log)
         fr_buf_printf(&b, ",\"dead_letters\":%" PRIu64, fr_elog_dlq_count(srv->o.log));
     if (srv->o.engine) {
@@ -584,6 +623,7 @@ int fr_server_start(const fr_server_opts_t *opts, fr_server_t **out, char *err, 
         return FR_ENOMEM;
     srv->o = *opts;
     const fr_config_t *cfg = opts->cfg;
+    fr_breaker_init(&srv->breaker, cfg->server.breaker_failures, cfg->server.breaker_open_ms);
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
