@@ -79,6 +79,7 @@ struct fr_engine {
     fr_engine_stats_t stats;
     uint64_t retry_at_ns; /* back-off after a failed commit */
     int manual;           /* autocommit off */
+    uint64_t applied;     /* applications this round, published once per round */
     uint64_t epoch;       /* fencing epoch stamped on commits (0: embedded) */
     uint64_t trim_at_ns;  /* next log retention pass */
 };
@@ -372,7 +373,7 @@ static int apply_record(fr_engine_t *e, int s, const fr_source_rec_t *r)
             if (e->ndirty++ == 0)
                 e->first_dirty_ns = fr_mono_ns();
         }
-        stat_add(&e->stats.applied, 1);
+        e->applied++;
     }
     if (ts > sr->wm)
         sr->wm = ts;
@@ -506,6 +507,8 @@ int fr_engine_step(fr_engine_t *e, int timeout_ms, size_t *napplied)
             rc = apply_record(e, (int)s, &e->recs[i]);
         }
         fr_source_release(sr->src);
+        stat_add(&e->stats.applied, e->applied);
+        e->applied = 0;
         if (rc && rc != FR_ENOMEM) {
             /* the store failed before the record was applied: read it
              * (and what followed) again on the next round */

@@ -380,6 +380,71 @@ class Server:
         return sanitizer_reports(self.log)
 
 
+class RedisServer:
+    """A redis-server of the test's own on a free loopback port (no
+    persistence), or with cluster=True a node with cluster mode on."""
+
+    def __init__(self, cluster=False, name="redis", persist=False):
+        self.dir = make_tmpdir("freshet-%s-" % name)
+        self.port = free_port()
+        self.cluster = cluster
+        self.persist = persist
+        self.proc = None
+        self.start()
+
+    def start(self):
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                "--save", "", "--dir", self.dir]
+        # persist: every write reaches the append-only file before the reply
+        args += (["--appendonly", "yes", "--appendfsync", "always"] if self.persist
+                 else ["--appendonly", "no"])
+        if self.cluster:
+            args += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        _procs.append(self.proc)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.cli("PING").strip() == "PONG":
+                return
+            time.sleep(0.05)
+        raise RuntimeError("redis-server on port %d did not start" % self.port)
+
+    def cli(self, *args):
+        p = subprocess.run(["redis-cli", "-p", str(self.port)] + list(args),
+                           capture_output=True, timeout=20)
+        return p.stdout.decode(errors="replace")
+
+    def url(self):
+        return "redis://127.0.0.1:%d" % self.port
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            _kill_group(self.proc, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def signal(self, sig):
+        os.kill(self.proc.pid, sig)
+
+
+def redis_cluster(n=3):
+    """n cluster-mode nodes joined into one cluster (no replicas); returns
+    the nodes once every one reports cluster_state:ok."""
+    nodes = [RedisServer(cluster=True, name="rcluster") for _ in range(n)]
+    p = subprocess.run(["redis-cli", "--cluster", "create"] +
+                       ["127.0.0.1:%d" % r.port for r in nodes] +
+                       ["--cluster-replicas", "0", "--cluster-yes"],
+                       capture_output=True, timeout=60)
+    if p.returncode != 0:
+        raise RuntimeError("redis-cli --cluster create: %s" % p.stdout.decode()[-400:])
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if all("cluster_state:ok" in r.cli("CLUSTER", "INFO") for r in nodes):
+            return nodes
+        time.sleep(0.1)
+    raise RuntimeError("the cluster did not reach cluster_state:ok")
+
+
 def cleanup():
     for s in list(_servers):
         try:
