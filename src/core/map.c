@@ -35,9 +35,10 @@ uint64_t fr_map_hash(const void *key, size_t klen)
 static int grow(fr_map_t *m)
 {
     size_t cap = m->cap ? m->cap * 2 : 64;
-    fr_map_slot_t *slots = calloc(cap, sizeof *slots);
+    fr_map_slot_t *slots = aligned_alloc(64, cap * sizeof *slots);
     if (!slots)
         return -1;
+    memset(slots, 0, cap * sizeof *slots);
     for (size_t i = 0; i < m->cap; i++) {
         fr_map_slot_t *s = &m->slots[i];
         if (!s->hash)
@@ -75,6 +76,9 @@ fr_map_slot_t *fr_map_insert(fr_map_t *m, const void *key, size_t klen, uint64_t
     else
         memcpy(s->k.small, key, klen);
     s->value = value;
+    s->user32 = 0;
+    s->user64 = 0;
+    s->flags = 0;
     m->size++;
     return s;
 }

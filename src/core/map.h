@@ -20,12 +20,16 @@
 typedef struct fr_map_slot {
     uint64_t hash;  /* 0 = empty */
     uint32_t klen;
-    union {
+    uint32_t user32; /* the user's, zero at insert: per-key data kept in the */
+    union {          /* slot's cache line saves a pointer chase */
         char small[FR_MAP_INLINE]; /* klen <= FR_MAP_INLINE */
         char *big;                 /* owned copy otherwise */
     } k;
     void *value;    /* borrowed */
-} fr_map_slot_t;
+    uint64_t user64; /* the user's, zero at insert */
+    uint64_t flags;  /* the user's, zero at insert */
+} fr_map_slot_t;    /* 64 bytes: one cache line (slots are 64-byte aligned) */
+_Static_assert(sizeof(fr_map_slot_t) == 64, "a slot is one cache line");
 
 typedef struct fr_map {
     fr_map_slot_t *slots;

@@ -31,16 +31,22 @@
 /* Projections (writer schemas) kept per source. */
 #define MAX_PROJ 16
 
-typedef struct entry {
-    fr_agg_state_t *st;
-    struct entry *next_dirty;
-    uint64_t next;     /* the state holds partition's records before this offset */
-    int32_t partition; /* -1: no record applied yet */
+/*
+ * An entity's entry is its map slot: value = its fr_agg_state_t, user64 =
+ * the next offset its state has not applied, user32 = that offset's
+ * partition (as uint32; NO_PARTITION before any record), flags = DIRTY when
+ * changed since the last commit.  Keeping these in the slot's cache line
+ * spares a pointer chase per event.  Slots move when their map grows or
+ * shrinks, so the dirty list keeps (view, key) and finds them at commit.
+ */
+#define NO_PARTITION UINT32_MAX
+#define DIRTY 1u
+
+typedef struct {
+    int view;
     uint32_t klen;
-    uint16_t view;
-    uint16_t dirty;
-    char key[]; /* klen bytes: the map's copy moves, this one stays */
-} entry_t;
+    size_t koff; /* in fr_engine.dkeys */
+} dirty_t;
 
 typedef struct {
     fr_map_t map;
@@ -68,8 +74,10 @@ struct fr_engine {
     source_rt_t *srcs;
     fr_schema_lookup_fn lookup;
     void *lookup_ctx;
-    entry_t *dirty;
-    size_t ndirty;
+    dirty_t *dirty;     /* changed entities since the last commit */
+    size_t ndirty, dirty_cap;
+    fr_buf_t dkeys;     /* their keys */
+    fr_map_slot_t **dslots; /* scratch for commit */
     uint64_t first_dirty_ns;
     fr_source_rec_t *recs;
     fr_value_t *vals;
@@ -138,6 +146,7 @@ int fr_engine_new(const fr_config_t *cfg, fr_store_t *store, fr_source_t **sourc
     e->lookup = lookup;
     e->lookup_ctx = lookup_ctx;
     fr_buf_init(&e->enc, (size_t)1 << 31);
+    fr_buf_init(&e->dkeys, (size_t)1 << 31);
     e->views = calloc(cfg->nviews ? cfg->nviews : 1, sizeof *e->views);
     e->srcs = calloc(cfg->nsources ? cfg->nsources : 1, sizeof *e->srcs);
     e->recs = calloc(POLL_MAX, sizeof *e->recs);
@@ -211,11 +220,8 @@ void fr_engine_free(fr_engine_t *e)
         for (size_t v = 0; v < e->cfg->nviews; v++) {
             fr_map_t *m = &e->views[v].map;
             for (size_t i = 0; i < m->cap; i++)
-                if (m->slots[i].hash) {
-                    entry_t *en = m->slots[i].value;
-                    fr_agg_state_free(en->st);
-                    free(en);
-                }
+                if (m->slots[i].hash)
+                    fr_agg_state_free(m->slots[i].value);
             fr_map_destroy(m);
         }
     if (e->srcs)
@@ -227,6 +233,9 @@ void fr_engine_free(fr_engine_t *e)
         }
     fr_store_rd_free(e->rd);
     fr_buf_destroy(&e->enc);
+    fr_buf_destroy(&e->dkeys);
+    free(e->dirty);
+    free(e->dslots);
     free(e->views);
     free(e->srcs);
     free(e->recs);
@@ -265,16 +274,18 @@ static const fr_record_proj_t *proj_for(fr_engine_t *e, int s, uint64_t fp)
     return pj;
 }
 
-/* The entry of (view v, key), loaded from the store or made on first
- * sight.  NULL with *rc FR_ENOMEM or a store error (nothing changed). */
-static entry_t *entry_get(fr_engine_t *e, int v, const char *key, size_t klen, int *rc_out)
+/* The slot of (view v, key), loaded from the store or made on first sight;
+ * valid until the next insert into or delete from that view's map.  NULL
+ * with *rc FR_ENOMEM or a store error (nothing changed). */
+static fr_map_slot_t *entry_get(fr_engine_t *e, int v, const char *key, size_t klen,
+                                int *rc_out)
 {
     *rc_out = FR_ENOMEM;
     view_rt_t *vr = &e->views[v];
     uint64_t h = fr_map_hash(key, klen);
     fr_map_slot_t *slot = fr_map_find(&vr->map, key, klen, h);
     if (slot)
-        return slot->value;
+        return slot;
     const fr_agg_plan_t *plan = &e->cfg->views[v].plan;
     fr_agg_state_t *st = NULL;
     fr_store_stamp_t stamp = {.partition = -1};
@@ -298,26 +309,44 @@ static entry_t *entry_get(fr_engine_t *e, int v, const char *key, size_t klen, i
             return NULL;
         }
     }
-    if (!st)
+    if (!st) {
         st = fr_agg_state_new(plan);
-    entry_t *en = calloc(1, sizeof *en + klen);
-    if (!st || !en)
-        goto nomem;
-    memcpy(en->key, key, klen);
-    en->partition = st ? stamp.partition : -1;
-    en->next = stamp.next_offset;
-    slot = fr_map_insert(&vr->map, key, klen, h, en);
-    if (!slot)
-        goto nomem;
-    en->st = st;
-    en->klen = (uint32_t)klen;
-    en->view = (uint16_t)v;
+        stamp.partition = -1;
+    }
+    if (!st)
+        return NULL;
+    slot = fr_map_insert(&vr->map, key, klen, h, st);
+    if (!slot) {
+        fr_agg_state_free(st);
+        return NULL;
+    }
+    slot->user32 = stamp.partition < 0 ? NO_PARTITION : (uint32_t)stamp.partition;
+    slot->user64 = stamp.next_offset;
     stat_add(&e->stats.entities_cached, 1);
-    return en;
-nomem:
-    fr_agg_state_free(st);
-    free(en);
-    return NULL;
+    return slot;
+}
+
+/* Remembers that (view v, the slot's key) changed.  0 or FR_ENOMEM. */
+static int mark_dirty(fr_engine_t *e, int v, fr_map_slot_t *slot)
+{
+    if (slot->flags & DIRTY)
+        return 0;
+    if (e->ndirty == e->dirty_cap) {
+        size_t cap = e->dirty_cap ? e->dirty_cap * 2 : 1024;
+        dirty_t *d = realloc(e->dirty, cap * sizeof *d);
+        if (!d)
+            return FR_ENOMEM;
+        e->dirty = d;
+        e->dirty_cap = cap;
+    }
+    size_t koff = e->dkeys.len;
+    if (fr_buf_add(&e->dkeys, fr_map_key(slot), slot->klen))
+        return FR_ENOMEM;
+    e->dirty[e->ndirty] = (dirty_t){.view = v, .klen = slot->klen, .koff = koff};
+    if (e->ndirty++ == 0)
+        e->first_dirty_ns = fr_mono_ns();
+    slot->flags |= DIRTY;
+    return 0;
 }
 
 /*
@@ -337,7 +366,7 @@ static int apply_record(fr_engine_t *e, int s, const fr_source_rec_t *r)
         stat_add(&e->stats.undecodable, 1);
         return 0;
     }
-    entry_t *ens[FR_CONFIG_MAX_VIEWS];
+    fr_map_slot_t *ens[FR_CONFIG_MAX_VIEWS];
     for (size_t i = 0; i < sr->nviews; i++) {
         int v = sr->views[i];
         const fr_view_spec_t *vs = &e->cfg->views[v];
@@ -350,29 +379,24 @@ static int apply_record(fr_engine_t *e, int s, const fr_source_rec_t *r)
         if (klen <= 0)
             continue; /* ingest guarantees a key; an old record may lack one */
         int rc;
+        /* each view has its own map: this insert moves no slot found before */
         ens[i] = entry_get(e, v, key, (size_t)klen, &rc);
         if (!ens[i])
             return rc;
     }
+    uint32_t part = (uint32_t)r->partition;
     for (size_t i = 0; i < sr->nviews; i++) {
-        entry_t *en = ens[i];
+        fr_map_slot_t *en = ens[i];
         if (!en)
             continue;
-        if (en->partition == r->partition && r->offset < en->next)
+        if (en->user32 == part && r->offset < en->user64)
             continue; /* the stored state holds this record already */
         const fr_view_spec_t *vs = &e->cfg->views[sr->views[i]];
-        int rc = fr_agg_state_apply(en->st, &vs->plan, ts, r->offset, e->vals);
-        if (rc)
+        if (fr_agg_state_apply(en->value, &vs->plan, ts, r->offset, e->vals) ||
+            mark_dirty(e, sr->views[i], en))
             return FR_ENOMEM;
-        en->partition = r->partition;
-        en->next = r->offset + 1;
-        if (!en->dirty) {
-            en->dirty = 1;
-            en->next_dirty = e->dirty;
-            e->dirty = en;
-            if (e->ndirty++ == 0)
-                e->first_dirty_ns = fr_mono_ns();
-        }
+        en->user32 = part;
+        en->user64 = r->offset + 1;
         e->applied++;
     }
     if (ts > sr->wm)
@@ -401,11 +425,9 @@ static void evict(fr_engine_t *e)
             scanned++;
             if (!s->hash)
                 continue;
-            entry_t *en = s->value;
-            if (en->dirty)
+            if (s->flags & DIRTY)
                 continue;
-            fr_agg_state_free(en->st);
-            free(en);
+            fr_agg_state_free(s->value);
             fr_map_delete(m, s);
             vr->lookup = 1;
             total--;
@@ -429,31 +451,41 @@ int fr_engine_commit(fr_engine_t *e)
         if (!p)
             return FR_ENOMEM;
         e->puts = p;
+        fr_map_slot_t **ds = realloc(e->dslots, e->ndirty * sizeof *ds);
+        if (!ds)
+            return FR_ENOMEM;
+        e->dslots = ds;
         e->puts_cap = e->ndirty;
     }
     fr_buf_reset(&e->enc);
-    size_t *offs = (size_t *)calloc(e->ndirty ? e->ndirty : 1, sizeof *offs);
-    if (!offs)
-        return FR_ENOMEM;
     int rc = 0;
     size_t n = 0;
-    for (entry_t *en = e->dirty; en; en = en->next_dirty, n++) {
-        int v = en->view;
-        offs[n] = e->enc.len;
-        rc = fr_agg_state_encode(en->st, &e->cfg->views[v].plan, &e->enc);
+    /* no insert or delete happens until the flags are cleared below, so
+     * the slots found here stay put */
+    for (; n < e->ndirty; n++) {
+        const dirty_t *d = &e->dirty[n];
+        const char *key = e->dkeys.p + d->koff;
+        fr_map_slot_t *slot = fr_map_find(&e->views[d->view].map, key, d->klen,
+                                          fr_map_hash(key, d->klen));
+        FR_ASSERT(slot && (slot->flags & DIRTY));
+        e->dslots[n] = slot;
+        size_t off = e->enc.len;
+        rc = fr_agg_state_encode(slot->value, &e->cfg->views[d->view].plan, &e->enc);
         if (rc)
             break;
+        int32_t part = slot->user32 == NO_PARTITION ? -1 : (int32_t)slot->user32;
         e->puts[n] = (fr_store_put_t){
-            .view = v,
-            .key = en->key,
-            .klen = en->klen,
-            .stamp = {.partition = en->partition, .next_offset = en->next, .epoch = e->epoch}};
+            .view = d->view,
+            .key = key,
+            .klen = d->klen,
+            .vlen = off, /* an offset until enc stops moving */
+            .stamp = {.partition = part, .next_offset = slot->user64, .epoch = e->epoch}};
     }
     if (!rc) {
         for (size_t i = 0; i < n; i++) {
-            size_t end = i + 1 < n ? offs[i + 1] : e->enc.len;
-            e->puts[i].val = e->enc.p + offs[i];
-            e->puts[i].vlen = end - offs[i];
+            size_t off = e->puts[i].vlen, end = i + 1 < n ? e->puts[i + 1].vlen : e->enc.len;
+            e->puts[i].val = e->enc.p + off;
+            e->puts[i].vlen = end - off;
         }
         fr_store_pos_t pos[FR_CONFIG_MAX_SOURCES];
         size_t npos = 0;
@@ -466,18 +498,14 @@ int fr_engine_commit(fr_engine_t *e)
         }
         rc = fr_store_commit(e->store, e->puts, n, pos, npos, e->epoch);
     }
-    free(offs);
     if (rc) {
         stat_add(&e->stats.commit_errors, 1);
         return rc;
     }
-    for (entry_t *en = e->dirty, *next; en; en = next) {
-        next = en->next_dirty;
-        en->dirty = 0;
-        en->next_dirty = NULL;
-    }
-    e->dirty = NULL;
+    for (size_t i = 0; i < n; i++)
+        e->dslots[i]->flags &= ~(uint64_t)DIRTY;
     e->ndirty = 0;
+    fr_buf_reset(&e->dkeys);
     for (size_t s = 0; s < e->cfg->nsources; s++)
         e->srcs[s].moved = 0;
     stat_add(&e->stats.commits, 1);
