@@ -593,6 +593,12 @@ int fr_engine_run(fr_engine_t *e, volatile sig_atomic_t *stop)
         else if (!rc && failing)
             fr_info("processor: store reachable again");
         failing = rc != 0;
+        if (rc == FR_ECONFLICT) {
+            /* the store refused our epoch: a newer processor owns these
+             * partitions, and this one must not write again */
+            fr_error("processor: fenced by a newer owner of its partitions; stopping");
+            return rc;
+        }
         if (rc == FR_ENOMEM) {
             /* a record may be half applied: the in-memory state can no
              * longer be trusted.  Stop; a restart resumes from the store. */

@@ -469,6 +469,18 @@ static enum MHD_Result get_status(fr_server_t *srv, struct MHD_Connection *c, in
     int ticket;
     int rc = read_begin(srv, &rd, &ticket);
     const char *breaker = fr_breaker_state(&srv->breaker, fr_now_ms());
+    if (ready_only && !rc && cfg->nsources) {
+        /* a round trip: a session alone may not touch a networked store */
+        fr_store_pos_t pos;
+        int prc = fr_store_pos_get(rd, 0, 0, &pos);
+        if (prc && prc != FR_ENOTFOUND) {
+            read_done(srv, rd, ticket, false);
+            rd = NULL;
+            rc = prc;
+        }
+    }
+    if (ready_only && !rc && strcmp(breaker, "open") == 0)
+        rc = FR_ESTORE; /* reads are being refused: not ready */
     if (ready_only) {
         fr_buf_printf(&b, "{\"ready\":%s,\"store\":{\"backend\":\"%s\",\"ok\":%s}",
                       rc ? "false" : "true", srv->o.store->ops->kind, rc ? "false" : "true");

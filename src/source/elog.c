@@ -22,10 +22,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/fs.h"
 #include "core/mdb.h"
 #include "core/hash.h"
 #include "core/jw.h"
@@ -83,8 +83,8 @@ int fr_elog_open_flags(const char *dir, const fr_config_t *cfg, unsigned flags, 
         rc = FR_ENOMEM;
         goto fail;
     }
-    if (mkdir(dir, 0755) && errno != EEXIST) {
-        rc = -errno;
+    rc = fr_mkdir_p(dir);
+    if (rc) {
         set_err(err, errlen, dir, rc);
         goto fail;
     }

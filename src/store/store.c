@@ -14,6 +14,8 @@ int fr_store_open(const fr_config_t *cfg, fr_store_t **out, char *err, size_t er
         snprintf(dir, sizeof dir, "%s/store", cfg->store.path);
         return fr_store_lmdb_open(cfg, dir, out, err, errlen);
     }
+    if (cfg->store.backend == FR_STORE_REDIS)
+        return fr_store_redis_open(cfg, out, err, errlen);
     snprintf(err, errlen, "store backend not available in this build");
     return FR_ECONFIG;
 }

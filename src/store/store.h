@@ -100,6 +100,8 @@ int fr_store_open(const fr_config_t *cfg, fr_store_t **out, char *err, size_t er
 /* The LMDB backend on directory dir. */
 int fr_store_lmdb_open(const fr_config_t *cfg, const char *dir, fr_store_t **out, char *err,
                        size_t errlen);
+/* The Redis (or Redis Cluster) backend at cfg->store.redis_url. */
+int fr_store_redis_open(const fr_config_t *cfg, fr_store_t **out, char *err, size_t errlen);
 
 static inline void fr_store_close(fr_store_t *s)
 {

@@ -11,11 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/fs.h"
 #include "core/mdb.h"
 #include "store/store.h"
 
@@ -232,10 +232,8 @@ int fr_store_lmdb_open(const fr_config_t *cfg, const char *dir, fr_store_t **out
     ls->views = calloc(cfg->nviews ? cfg->nviews : 1, sizeof *ls->views);
     MDB_txn *txn = NULL;
     int rc = ls->views ? 0 : ENOMEM;
-    if (!rc && mkdir(cfg->store.path, 0755) && errno != EEXIST)
-        rc = errno;
-    if (!rc && mkdir(dir, 0755) && errno != EEXIST)
-        rc = errno;
+    if (!rc)
+        rc = -fr_mkdir_p(dir); /* a positive errno, like LMDB's */
     if (!rc)
         rc = mdb_env_create(&ls->env);
     if (!rc)

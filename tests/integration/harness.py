@@ -65,6 +65,25 @@ def free_port():
     return port
 
 
+def free_port_pair(gap):
+    """A free loopback port p below 65536 - gap with p + gap free too."""
+    import random
+    for _ in range(200):
+        p = random.randint(20000, 65535 - gap)
+        ok = True
+        for q in (p, p + gap):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                s.bind(("127.0.0.1", q))
+            except OSError:
+                ok = False
+            finally:
+                s.close()
+        if ok:
+            return p
+    raise RuntimeError("no free port pair")
+
+
 def now_ms():
     return int(time.time() * 1000)
 
@@ -386,7 +405,8 @@ class RedisServer:
 
     def __init__(self, cluster=False, name="redis", persist=False):
         self.dir = make_tmpdir("freshet-%s-" % name)
-        self.port = free_port()
+        # a cluster node also listens on port + 10000 (the cluster bus)
+        self.port = free_port_pair(10000) if cluster else free_port()
         self.cluster = cluster
         self.persist = persist
         self.proc = None
