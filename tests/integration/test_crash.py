@@ -158,11 +158,21 @@ class Client(threading.Thread):
 
 
 def main():
-    r = H.Runner("crash", timeout_s=int(os.environ.get("FRESHET_IT_TIMEOUT", "220")))
+    # FRESHET_IT_CRASH_STORE=redis runs the same test on a Redis online store
+    on_redis = os.environ.get("FRESHET_IT_CRASH_STORE") == "redis"
+    name = "crash-redis" if on_redis else "crash"
+    r = H.Runner(name, timeout_s=int(os.environ.get("FRESHET_IT_TIMEOUT", "220")))
     H.require_binary(r)
+    config = CONFIG
+    if on_redis:
+        redis = H.RedisServer(name="crash", persist=True)
+        config = CONFIG.replace("store:\n  path: {store}\n",
+                                "store:\n  backend: redis\n  path: {store}\n"
+                                "  redis: { url: \"%s\" }\n" % redis.url())
+        assert config != CONFIG
     rng = random.Random(SEED)
     batches = make_batches(rng, H.now_ms())
-    srv = H.Server(CONFIG, name="crash")
+    srv = H.Server(config, name=name)
     with r.case("start"):
         srv.start()
     if not srv.alive():
