@@ -51,6 +51,7 @@ typedef struct {
     double demo_rate;
     const char *listen;
     int verbose;
+    int no_ingest;
 } common_t;
 
 static int parse_common(int argc, char **argv, common_t *o, const char *cmd, const char *help)
@@ -59,6 +60,7 @@ static int parse_common(int argc, char **argv, common_t *o, const char *cmd, con
         {"config", required_argument, NULL, 'c'}, {"demo", no_argument, NULL, 'd'},
         {"demo-rate", required_argument, NULL, 'r'}, {"listen", required_argument, NULL, 'l'},
         {"verbose", no_argument, NULL, 'v'},         {"help", no_argument, NULL, 'h'},
+        {"no-ingest", no_argument, NULL, 'n'},
         {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
     o->demo_rate = 200;
@@ -78,6 +80,7 @@ static int parse_common(int argc, char **argv, common_t *o, const char *cmd, con
             break;
         case 'l': o->listen = optarg; break;
         case 'v': o->verbose = 1; break;
+        case 'n': o->no_ingest = 1; break;
         case 'h': printf("usage: freshet %s %s\n", cmd, help); exit(0);
         default: fprintf(stderr, "usage: freshet %s %s\n", cmd, help); return 2;
         }
@@ -141,13 +144,19 @@ static int cmd_node(int argc, char **argv, int parts)
                              "  the online store and serves features.  --demo feeds synthetic\n"
                              "  transactions (default 200 events/s) into the first source."
                        : parts == PART_SERVE
-                             ? "-c FILE [--listen HOST:PORT] [-v]\n"
-                               "  HTTP ingest and feature serving; pair with `freshet process`."
+                             ? "-c FILE [--listen HOST:PORT] [--no-ingest] [-v]\n"
+                               "  HTTP ingest and feature serving; pair with `freshet process`.\n"
+                               "  --no-ingest serves features only and opens no event log: for\n"
+                               "  replicas on other machines reading a shared Redis store."
                              : "-c FILE [-v]\n  Applies the log to the online store, exactly once.";
     common_t o;
     int rc = parse_common(argc, argv, &o, argv[0], help);
     if (rc)
         return rc;
+    if (o.no_ingest && parts != PART_SERVE) {
+        fprintf(stderr, "--no-ingest is for `freshet serve`\n");
+        return 2;
+    }
     if (o.demo && !(parts & PART_SERVE)) {
         fprintf(stderr, "--demo needs `freshet run`\n");
         return 2;
@@ -165,7 +174,7 @@ static int cmd_node(int argc, char **argv, int parts)
     char dir[4096], base_url[300] = "";
     snprintf(dir, sizeof dir, "%s/log", cfg->store.path);
     rc = fr_store_open(cfg, &store, err, sizeof err);
-    if (!rc)
+    if (!rc && !o.no_ingest)
         rc = fr_elog_open(dir, cfg, &log, err, sizeof err);
     if (rc)
         goto out;

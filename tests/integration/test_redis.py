@@ -73,6 +73,21 @@ def same_answers(r):
             diffs.append("POST /v1/features differs:\n  lmdb  %s\n  redis %s" %
                          (a.text(300), b.text(300)))
         H.expect(not diffs, "%d answers differ:\n%s", len(diffs), "\n".join(diffs[:5]))
+    # a stateless replica elsewhere: no log of its own, the same answers
+    replica = H.Server(redis_config(redis.url()), name="replica", cmd="serve",
+                       extra_args=["--no-ingest"])
+    with r.case("replica_serves_the_same_answers"):
+        replica.start()
+        t = max(e["ts"] for e in tx) + 99
+        for k in sorted(set(e["card_id"] for e in tx))[:50]:
+            path = "/v1/features/card_stats/%s?as_of=%d" % (k, t)
+            a, b = rd.http.get(path), replica.http.get(path)
+            H.expect(a.status == 200 and a.body == b.body, "%s: %s vs %s", path, a.text(200),
+                     b.text(200))
+        resp = replica.http.post("/v1/events/tx", "{}")
+        H.expect(resp.status == 501 and H.is_error_shape(resp),
+                 "ingest on a --no-ingest replica: %r", resp)
+    H.check_clean_stop(r, replica, "replica_stop")
     H.check_clean_stop(r, lm, "same_answers_lmdb_stop")
     H.check_clean_stop(r, rd, "same_answers_redis_stop")
     redis.kill()
