@@ -35,6 +35,7 @@
 struct fr_server {
     fr_server_opts_t o;
     fr_breaker_t breaker; /* around store reads */
+    size_t body_bytes;    /* request bodies held now (atomic) */
     struct MHD_Daemon *d;
     pthread_key_t rd_key;
     int port;
@@ -42,8 +43,18 @@ struct fr_server {
 
 typedef struct {
     fr_buf_t body;
-    int too_large;
+    int too_large;  /* over server.max_body_bytes */
+    int overloaded; /* bodies in flight over the server's budget */
+    size_t counted; /* bytes of this body in fr_server.body_bytes */
 } req_t;
+
+/* Request bodies held at once across all connections, at most: a few
+ * maximal bodies, and never less than 256 MiB. */
+static size_t body_budget(const fr_config_t *cfg)
+{
+    size_t b = (size_t)cfg->server.max_body_bytes * 4;
+    return b < ((size_t)256 << 20) ? (size_t)256 << 20 : b;
+}
 
 static void rd_destroy(void *p)
 {
@@ -550,6 +561,8 @@ static enum MHD_Result route(fr_server_t *srv, struct MHD_Connection *c, const c
     if (rq->too_large)
         return send_error(c, 413, "body_too_large", "request bodies are at most %" PRIu64 " bytes",
                           (uint64_t)srv->o.cfg->server.max_body_bytes);
+    if (rq->overloaded)
+        return send_error(c, 503, "overloaded", "too many request bodies in flight; retry");
     if (strncmp(url, "/v1/features/", 13) == 0 && get)
         return get_features(srv, c, url + 13);
     if (strcmp(url, "/v1/features") == 0 && post)
@@ -592,11 +605,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (*upload_size) {
-        if (!rq->too_large && fr_buf_add(&rq->body, upload_data, *upload_size)) {
-            rq->too_large = 1;
-            fr_buf_destroy(&rq->body);
-        }
+        size_t n = *upload_size;
         *upload_size = 0;
+        if (rq->too_large || rq->overloaded)
+            return MHD_YES; /* read and dropped; answered at the end */
+        size_t held = __atomic_add_fetch(&srv->body_bytes, n, __ATOMIC_ACQ_REL);
+        rq->counted += n;
+        if (held > body_budget(srv->o.cfg))
+            rq->overloaded = 1;
+        else if (fr_buf_add(&rq->body, upload_data, n))
+            rq->too_large = 1;
+        if (rq->too_large || rq->overloaded) {
+            fr_buf_destroy(&rq->body);
+            __atomic_sub_fetch(&srv->body_bytes, rq->counted, __ATOMIC_ACQ_REL);
+            rq->counted = 0;
+        }
         return MHD_YES;
     }
     return route(srv, c, method, url, rq);
@@ -605,11 +628,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
+    fr_server_t *srv = cls;
     (void)c;
     (void)toe;
     req_t *rq = *con_cls;
     if (rq) {
+        __atomic_sub_fetch(&srv->body_bytes, rq->counted, __ATOMIC_ACQ_REL);
         fr_buf_destroy(&rq->body);
         free(rq);
         *con_cls = NULL;
