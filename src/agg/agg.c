@@ -7,8 +7,10 @@
  * Layout.  Per window, a ring of the non-empty tiles that can still matter,
  * in ascending tile order; each tile is one fixed-size record (agg_int.h)
  * whose all-zero bytes are the empty tile.  Most entities see a handful of
- * events, so a ring starts with room for one tile and grows 1, 2, 3, 4,
- * then by half.  An event in the newest tile (the common case) is found
+ * events, so a state is one allocation whose arena holds each window's
+ * first tile and a spare (agg_int.h): a fresh entity costs one malloc and
+ * its events touch consecutive cache lines.  Past the arena a ring moves
+ * to the heap and grows 2, 3, 4, then by half.  An event in the newest tile (the common case) is found
  * with a multiply and a compare and costs a few adds per cell, with no
  * allocation; a new newest tile joins at the tail, and tiles older than
  * the W/g tiles ending at it leave from the head (O(1) each: they can no
@@ -122,14 +124,19 @@ void fr_agg_rec_release(const fr_agg_state_t *st, uint8_t *r)
 
 fr_agg_state_t *fr_agg_state_alloc(const fr_agg_plan_t *plan)
 {
-    fr_agg_state_t *st = calloc(1, sizeof *st + plan->nwindows * sizeof(win_t) + plan->naggs);
+    size_t rec = rec_size(plan), nw = plan->nwindows;
+    /* The arena stays uninitialised until a record is made there. */
+    fr_agg_state_t *st = malloc(state_size(nw, plan->naggs, rec));
     if (!st)
         return NULL;
     st->newest = INT64_MIN;
     st->events = 0;
-    st->rec = (uint32_t)rec_size(plan);
-    st->nwin = (uint16_t)plan->nwindows;
+    st->rec = (uint32_t)rec;
+    st->nwin = (uint16_t)nw;
     st->naggs = (uint16_t)plan->naggs;
+    uint8_t *arena = state_arena(st);
+    for (size_t w = 0; w < nw; w++)
+        st->win[w] = (win_t){.t = arena + w * rec, .cap = 1};
     uint8_t *kinds = state_kinds(st);
     for (size_t a = 0; a < plan->naggs; a++)
         kinds[a] = agg_kind(&plan->aggs[a]);
@@ -149,7 +156,8 @@ void fr_agg_state_free(fr_agg_state_t *st)
         win_t *win = &st->win[w];
         for (uint32_t i = 0; i < win->len; i++)
             fr_agg_rec_release(st, win_rec(win, i, st->rec));
-        free(win->t);
+        if (win->heap)
+            free(win->t);
     }
     free(st);
 }
@@ -395,8 +403,62 @@ typedef struct loc {
     uint64_t same; /* bit a: count_distinct cell a already counts the value */
 } loc_t;
 
-static int win_relayout(win_t *w, uint32_t rec, uint32_t cap)
+/* ---- ring memory: the arena, then the heap ----------------------------- */
+
+/* Records of the arena in use: the segments of the windows not on the
+ * heap. */
+static uint32_t arena_used(const fr_agg_state_t *st)
 {
+    uint32_t n = 0;
+    for (uint32_t w = 0; w < st->nwin; w++)
+        if (!st->win[w].heap)
+            n += st->win[w].cap;
+    return n;
+}
+
+/* Whether window wi's arena segment could become cap records. */
+static bool arena_fits(const fr_agg_state_t *st, size_t wi, uint32_t cap)
+{
+    uint64_t used = (uint64_t)arena_used(st) - st->win[wi].cap + cap;
+    return used <= (uint64_t)st->nwin + ARENA_SPARE;
+}
+
+/* Resizes window wi's segment of the arena to cap records, moving the
+ * segments after it; the caller checked that the arena has room.  Records
+ * at cap and above are dropped: the caller made sure none is live. */
+static void arena_resize(fr_agg_state_t *st, size_t wi, uint32_t cap)
+{
+    win_t *w = &st->win[wi];
+    const size_t rec = st->rec;
+    uint8_t *end = state_arena(st) + (size_t)arena_used(st) * rec;
+    size_t from = (size_t)w->cap * rec, to = (size_t)cap * rec;
+    memmove(w->t + to, w->t + from, (size_t)(end - (w->t + from)));
+    for (size_t j = wi + 1; j < st->nwin; j++) {
+        win_t *x = &st->win[j];
+        if (!x->heap)
+            x->t = to >= from ? x->t + (to - from) : x->t - (from - to);
+    }
+    w->cap = cap;
+}
+
+/* Rotates p[0..n) left by k bytes, in place (three reversals). */
+static void rotate_bytes(uint8_t *p, size_t n, size_t k)
+{
+    size_t r[3][2] = {{0, k}, {k, n}, {0, n}};
+    for (int q = 0; q < 3; q++)
+        for (size_t i = r[q][0], j = r[q][1]; i + 1 < j; i++, j--) {
+            uint8_t x = p[i];
+            p[i] = p[j - 1];
+            p[j - 1] = x;
+        }
+}
+
+/* Moves window wi's live records to the start of a new heap ring of cap
+ * records; an arena segment it leaves is given back. */
+static int win_to_heap(fr_agg_state_t *st, size_t wi, uint32_t cap)
+{
+    win_t *w = &st->win[wi];
+    const uint32_t rec = st->rec;
     FR_ASSERT(cap >= w->len && cap > 0);
     uint8_t *t = malloc((size_t)cap * rec);
     if (!t)
@@ -406,18 +468,51 @@ static int win_relayout(win_t *w, uint32_t rec, uint32_t cap)
         memcpy(t, w->t + (size_t)w->head * rec, (size_t)first * rec);
         memcpy(t + (size_t)first * rec, w->t, (size_t)(w->len - first) * rec);
     }
-    free(w->t);
+    if (w->heap) {
+        free(w->t);
+    } else {
+        arena_resize(st, wi, 0);
+        w->heap = 1;
+    }
     w->t = t;
     w->head = 0;
     w->cap = cap;
     return 0;
 }
 
-/* Resizes the ring to cap records: realloc when the live records do not
- * wrap (they keep their places; usually no copy), else a relayout. */
-static int win_resize(win_t *w, uint32_t rec, uint32_t cap)
+/* Makes window wi's live records start at the start of its ring. */
+static int win_unwrap(fr_agg_state_t *st, size_t wi)
 {
-    if (w->t && w->head + w->len <= cap && w->head + w->len <= w->cap) {
+    win_t *w = &st->win[wi];
+    if (w->heap)
+        return win_to_heap(st, wi, w->cap);
+    if (w->head)
+        rotate_bytes(w->t, (size_t)w->cap * st->rec, (size_t)w->head * st->rec);
+    w->head = 0;
+    return 0;
+}
+
+/* Resizes window wi's ring to cap records (>= len).  In the arena while it
+ * has room (a wrapped ring's older part moves to the new end); on the heap
+ * a realloc when the live records do not wrap (they keep their places;
+ * usually no copy), else a fresh ring. */
+static int win_resize(fr_agg_state_t *st, size_t wi, uint32_t cap)
+{
+    win_t *w = &st->win[wi];
+    const size_t rec = st->rec;
+    if (!w->heap) {
+        if (cap < w->cap || !arena_fits(st, wi, cap))
+            return win_to_heap(st, wi, cap);
+        uint32_t old = w->cap;
+        arena_resize(st, wi, cap);
+        if (w->head + w->len > old) {
+            memmove(w->t + (size_t)(w->head + cap - old) * rec, w->t + (size_t)w->head * rec,
+                    (size_t)(old - w->head) * rec);
+            w->head += cap - old;
+        }
+        return 0;
+    }
+    if (w->head + w->len <= cap && w->head + w->len <= w->cap) {
         uint8_t *t = realloc(w->t, (size_t)cap * rec);
         if (!t)
             return FR_ENOMEM;
@@ -425,7 +520,19 @@ static int win_resize(win_t *w, uint32_t rec, uint32_t cap)
         w->cap = cap;
         return 0;
     }
-    return win_relayout(w, rec, cap);
+    return win_to_heap(st, wi, cap);
+}
+
+int fr_agg_win_make(fr_agg_state_t *st, size_t wi, uint32_t cap)
+{
+    win_t *w = &st->win[wi];
+    FR_ASSERT(!w->len && !w->heap);
+    if (arena_fits(st, wi, cap)) {
+        arena_resize(st, wi, cap);
+        w->head = 0;
+        return 0;
+    }
+    return win_to_heap(st, wi, cap);
 }
 
 /* Capacity after cap: 1, 2, 3, 4, then x1.5 (most windows hold few tiles). */
@@ -523,8 +630,6 @@ static void update_cells(const fr_agg_plan_t *plan, uint8_t *const *r, const uin
 int fr_agg_state_apply(fr_agg_state_t *st, const fr_agg_plan_t *plan, int64_t ts, uint64_t offset,
                        const fr_value_t *values)
 {
-    FR_ASSERT(st->naggs == plan->naggs && st->nwin == plan->nwindows);
-    const uint32_t rec = st->rec;
     prep_t pr[FR_AGG_MAX_AGGS];
     uint8_t act[FR_AGG_MAX_AGGS], rsv[FR_AGG_MAX_AGGS];
     unsigned nact = 0, nrsv = 0;
@@ -533,19 +638,9 @@ int fr_agg_state_apply(fr_agg_state_t *st, const fr_agg_plan_t *plan, int64_t ts
     int rc = 0;
     sx.n = sx.next = 0;
 
-    /* The newest tile of each window is where nearly every event lands:
-     * start loading them all now so that their cache misses overlap. */
-    for (size_t w = 0; w < plan->nwindows; w++) {
-        const win_t *win = &st->win[w];
-        if (!win->len)
-            continue;
-        const uint8_t *r = win_rec(win, win->len - 1, rec);
-        for (uint32_t o = 0; o < rec; o += 64)
-            __builtin_prefetch(r + o, 1);
-        __builtin_prefetch(r + rec - 1, 1);
-        __builtin_prefetch(win->t + (size_t)win->head * rec, 1);
-    }
-
+    /* The state is usually cold.  Its header is where it is: start loading
+     * it, and prepare the event (hashes, cell offsets) while it comes. */
+    __builtin_prefetch(st, 1);
     size_t off = sizeof(tile_hdr_t);
     for (size_t a = 0; a < plan->naggs; a++) {
         const fr_agg_spec_t *s = &plan->aggs[a];
@@ -568,6 +663,28 @@ int fr_agg_state_apply(fr_agg_state_t *st, const fr_agg_plan_t *plan, int64_t ts
         if (p->rsv)
             rsv[nrsv++] = (uint8_t)a;
     }
+    /* The rest of the block (win_t, inline tiles) is known from the plan
+     * alone: all of it loads in parallel with the header. */
+    const uint32_t rec = (uint32_t)off;
+    size_t blk = state_size(plan->nwindows, plan->naggs, rec);
+    for (size_t o = 64; o < blk; o += 64)
+        __builtin_prefetch((const uint8_t *)st + o, 1);
+    __builtin_prefetch((const uint8_t *)st + blk - 1, 1);
+    FR_ASSERT(st->naggs == plan->naggs && st->nwin == plan->nwindows && st->rec == rec);
+
+    /* Heap rings: their newest tile is where nearly every event lands;
+     * start loading them all now so that their cache misses overlap. */
+    for (size_t w = 0; w < plan->nwindows; w++) {
+        const win_t *win = &st->win[w];
+        if (!win->len || !win->heap)
+            continue;
+        const uint8_t *r = win_rec(win, win->len - 1, rec);
+        for (uint32_t o = 0; o < rec; o += 64)
+            __builtin_prefetch(r + o, 1);
+        __builtin_prefetch(r + rec - 1, 1);
+        __builtin_prefetch(win->t + (size_t)win->head * rec, 1);
+    }
+
     int64_t newest = st->events && st->newest > ts ? st->newest : ts;
 
     /* Reserve: find each window's tile, make room, allocate what cells
@@ -598,7 +715,7 @@ int fr_agg_state_apply(fr_agg_state_t *st, const fr_agg_plan_t *plan, int64_t ts
                 uint32_t cap;
                 rc = win_next_cap(win->cap, &cap);
                 if (!rc)
-                    rc = win_resize(win, rec, cap);
+                    rc = win_resize(st, w, cap);
                 if (rc)
                     goto fail;
             }
@@ -610,12 +727,12 @@ int fr_agg_state_apply(fr_agg_state_t *st, const fr_agg_plan_t *plan, int64_t ts
                 uint32_t cap;
                 rc = win_next_cap(win->cap, &cap);
                 if (!rc)
-                    rc = win_resize(win, rec, cap);
+                    rc = win_resize(st, w, cap);
                 if (rc)
                     goto fail;
             }
             if (l->kind == LOC_INSERT && win->head + win->len >= win->cap) {
-                rc = win_relayout(win, rec, win->cap);
+                rc = win_unwrap(st, w);
                 if (rc)
                     goto fail;
             }
@@ -692,8 +809,8 @@ int fr_agg_state_apply(fr_agg_state_t *st, const fr_agg_plan_t *plan, int64_t ts
     /* Windows that were mostly expired give memory back (may fail). */
     for (size_t w = 0; w < plan->nwindows; w++) {
         win_t *win = &st->win[w];
-        if (loc[w].kind == LOC_APPEND && win->cap >= 8 && win->len * 4 <= win->cap)
-            (void)win_resize(win, rec, win->cap / 2);
+        if (loc[w].kind == LOC_APPEND && win->heap && win->cap >= 8 && win->len * 4 <= win->cap)
+            (void)win_resize(st, w, win->cap / 2);
     }
     FR_ASSERT(sx.next == sx.n);
     st->newest = newest;

@@ -509,24 +509,57 @@ static inline fr_value_t val_long(int64_t i)
 
 /* A window's tiles: a ring of cap records, the len live ones starting at
  * head, in ascending tile order.  Expired tiles leave from the head in O(1);
- * new newest tiles join at the tail. */
+ * new newest tiles join at the tail.  t points into the state's own block
+ * (its arena, below) until the window needs more room than the arena has,
+ * then to the heap (heap true). */
 typedef struct win {
     uint8_t *t;
     uint32_t head, len, cap;
+    uint32_t heap;
 } win_t;
+
+/*
+ * One allocation per state: this header, nwin win_t, naggs kind bytes (fn
+ * | type << 4, so that a state can be freed without its plan), padding to
+ * 8, then an arena of nwin + ARENA_SPARE records.  The rings of the
+ * windows not on the heap are consecutive segments of the arena, in window
+ * order, from its start; its free records are at its end.  A new state
+ * gives each window one record; a ring grows in the arena (the segments
+ * after it move up) while there is room, else moves to the heap, which
+ * frees its segment for the others.  Most entities see a handful of events
+ * and most windows hold one or two tiles: their events touch one block, in
+ * consecutive cache lines, and allocate nothing.
+ */
+#define ARENA_SPARE 1
 
 struct fr_agg_state {
     int64_t newest; /* INT64_MIN when events == 0 */
     uint64_t events;
     uint32_t rec; /* record size, rec_size(plan) */
     uint16_t nwin, naggs;
-    win_t win[]; /* nwin, then naggs kind bytes (fn | type << 4), so
-                  * that a state can be freed without its plan */
+    win_t win[];
 };
 
 static inline uint8_t *state_kinds(const fr_agg_state_t *st)
 {
     return (uint8_t *)(st->win + st->nwin);
+}
+
+/* Offset of the arena in a state's block, and the block's size. */
+static inline size_t state_arena_off(size_t nwin, size_t naggs)
+{
+    size_t n = sizeof(fr_agg_state_t) + nwin * sizeof(win_t) + naggs;
+    return (n + 7) & ~(size_t)7;
+}
+
+static inline size_t state_size(size_t nwin, size_t naggs, size_t rec)
+{
+    return state_arena_off(nwin, naggs) + (nwin + ARENA_SPARE) * rec;
+}
+
+static inline uint8_t *state_arena(const fr_agg_state_t *st)
+{
+    return (uint8_t *)st + state_arena_off(st->nwin, st->naggs);
 }
 
 static inline uint8_t agg_kind(const fr_agg_spec_t *s)
@@ -578,6 +611,10 @@ static inline uint32_t win_upper(const win_t *w, uint32_t rec, int64_t key)
 
 /* Allocates an empty state for plan (agg.c); NULL on allocation failure. */
 fr_agg_state_t *fr_agg_state_alloc(const fr_agg_plan_t *plan);
+/* Gives window w of a fresh state (no tiles yet) a ring of exactly cap
+ * records, in the arena if it fits (decoding fills windows in order).
+ * 0 or FR_ENOMEM. */
+int fr_agg_win_make(fr_agg_state_t *st, size_t w, uint32_t cap);
 /* Fills a fresh record: no events, empty cells (all zero but idx). */
 void fr_agg_rec_init(const fr_agg_state_t *st, uint8_t *r, int64_t idx);
 /* Frees what a record's cells own. */

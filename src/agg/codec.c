@@ -700,11 +700,10 @@ static int decode_window(fr_rd_t *r, const fr_agg_plan_t *plan, size_t w, const 
     int rc = parse_wcols(r, ws, h, &wc);
     if (rc || !wc.ntiles)
         return rc;
-    win->t = malloc((size_t)wc.ntiles * rec);
-    if (!win->t)
-        return FR_ENOMEM;
-    win->cap = (uint32_t)wc.ntiles;
-    win->head = 0;
+    /* in the state's arena if it has room */
+    rc = fr_agg_win_make(st, w, (uint32_t)wc.ntiles);
+    if (rc)
+        return rc;
     int64_t tnew = fr_floordiv(h->newest, ws->tile_ms), prev = 0;
     for (uint64_t i = 0; i < wc.ntiles; i++) {
         uint8_t *rp = win->t + (size_t)i * rec;
