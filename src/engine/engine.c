@@ -106,6 +106,14 @@ static void trim_logs(fr_engine_t *e)
     if (now < e->trim_at_ns)
         return;
     e->trim_at_ns = now + TRIM_EVERY_NS;
+    /* what is trimmed must be applied in a commit that a crash cannot undo */
+    if (e->store->ops->sync) {
+        int rc = e->store->ops->sync(e->store);
+        if (rc) {
+            fr_warn("store sync before log retention: %s", fr_strerror(rc));
+            return;
+        }
+    }
     int64_t cutoff = fr_now_ms() - e->cfg->store.log_retention_ms;
     for (size_t s = 0; s < e->cfg->nsources; s++) {
         source_rt_t *sr = &e->srcs[s];

@@ -80,6 +80,9 @@ typedef struct fr_store_ops {
     int (*commit)(fr_store_t *s, const fr_store_put_t *puts, size_t nputs,
                   const fr_store_pos_t *pos, size_t npos, uint64_t epoch);
     int (*entities)(fr_store_t *s, int view, uint64_t *n);
+    /* Optional: makes every commit so far durable (a store that defers
+     * flushing commits); NULL when commits are durable as they return. */
+    int (*sync)(fr_store_t *s);
     void (*close)(fr_store_t *s);
 } fr_store_ops_t;
 
