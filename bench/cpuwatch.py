@@ -3,15 +3,17 @@
 
   cpuwatch.py busy SECONDS              % of all CPUs busy over SECONDS
   cpuwatch.py snap FILE                 record every process's CPU time
-  cpuwatch.py foreign FILE0 FILE1 PID.. % of all CPUs used between the two snapshots
-                                        by user processes outside the trees of PIDs
-                                        (kernel threads excluded)
+  cpuwatch.py foreign FILE0 FILE1 PID.. % of all CPUs busy between the two snapshots
+                                        with work outside the trees of PIDs: all busy
+                                        time (/proc/stat) minus what the trees used, so
+                                        short-lived processes (compilers) are counted
   cpuwatch.py tree FILE0 FILE1 PID..    CPU milliseconds used between the snapshots
                                         by the PIDs and their descendants
 
-Only /proc is read; nothing is changed.  A process that started and ended
-between the two snapshots is not seen (fine for the long-lived noise that
-matters: compilers, fuzzers, test suites of other sessions).
+Only /proc is read; nothing is changed.  `tree` misses a process that
+started and ended between the snapshots; `foreign` therefore counts such
+short-lived children of the PIDs (a curl, a python) as foreign: it errs on
+the side of reporting more disturbance, not less.
 """
 import json
 import os
@@ -30,8 +32,10 @@ def procs():
         except OSError:
             continue
         rest = data[data.rindex(")") + 2:].split()
-        # rest[1] ppid, rest[11] utime, rest[12] stime, rest[19] starttime
-        out[name] = [int(rest[1]), int(rest[11]) + int(rest[12]), int(rest[19])]
+        # rest[1] ppid, rest[11] utime, rest[12] stime, rest[13] cutime,
+        # rest[14] cstime (reaped children: a loadgen that ended before the
+        # second snapshot is found in its parent's), rest[19] starttime
+        out[name] = [int(rest[1]), sum(int(x) for x in rest[11:15]), int(rest[19])]
     return out
 
 
@@ -43,7 +47,7 @@ def cpu_line():
 def load(path):
     with open(path) as f:
         d = json.load(f)
-    return d["t"], {int(k): v for k, v in d["procs"].items()}
+    return d["cpu"], {int(k): v for k, v in d["procs"].items()}
 
 
 def main():
@@ -60,20 +64,18 @@ def main():
         return
     if cmd == "snap":
         with open(sys.argv[2], "w") as f:
-            json.dump({"t": time.time(), "procs": procs()}, f)
+            json.dump({"t": time.time(), "cpu": cpu_line(), "procs": procs()}, f)
         return
     if cmd not in ("foreign", "tree") or len(sys.argv) < 4:
         sys.exit(__doc__)
-    t0, p0 = load(sys.argv[2])
-    t1, p1 = load(sys.argv[3])
+    c0, p0 = load(sys.argv[2])
+    c1, p1 = load(sys.argv[3])
     roots = {int(x) for x in sys.argv[4:]}
     parent = {pid: v[0] for pid, v in list(p0.items()) + list(p1.items())}
 
-    def under(pid, stop_at_kthreads):
+    def under(pid):
         for _ in range(64):
             if pid in roots:
-                return True
-            if stop_at_kthreads and (pid == 2 or parent.get(pid) == 2):
                 return True
             pid = parent.get(pid, 0)
             if pid <= 1:
@@ -84,14 +86,14 @@ def main():
         old = p0.get(pid)
         return v[1] - (old[1] if old and old[2] == v[2] else 0)
 
-    hz = os.sysconf("SC_CLK_TCK")
+    ours = sum(used(pid, v) for pid, v in p1.items() if under(pid))
     if cmd == "tree":
-        ticks = sum(used(pid, v) for pid, v in p1.items() if under(pid, False))
-        print(int(round(ticks * 1000.0 / hz)))
-    else:
-        ticks = sum(used(pid, v) for pid, v in p1.items() if not under(pid, True))
-        span = (t1 - t0) * hz * (os.cpu_count() or 1)
-        print(int(round(100.0 * ticks / span)) if span > 0 else 0)
+        print(int(round(ours * 1000.0 / os.sysconf("SC_CLK_TCK"))))
+        return
+    # /proc/stat and /proc/PID/stat both count in USER_HZ ticks
+    busy = sum(c1[i] - c0[i] for i in (0, 1, 2, 5, 6))
+    total = sum(c1[i] - c0[i] for i in range(min(8, len(c0))))
+    print(max(0, int(round(100.0 * (busy - ours) / total))) if total else 0)
 
 
 if __name__ == "__main__":

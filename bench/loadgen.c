@@ -476,6 +476,11 @@ static void *worker_run(void *arg)
     uint64_t measured_sched = 0;
     int stop_sched = 0;
 
+    /* all threads begin together, at t0 */
+    struct timespec ts0 = {.tv_sec = (time_t)(t0 / 1000000000u), .tv_nsec = (long)(t0 % 1000000000u)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts0, NULL) == EINTR)
+        ;
+
     for (;;) {
         uint64_t now = mono_ns();
         /* hand due requests to free connections */
