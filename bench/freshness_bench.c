@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchutil.h"
 #include "hist.h"
 
 #define MAX_INFLIGHT 1024
@@ -88,12 +89,6 @@ typedef struct {
     uint64_t started, visible, timeouts, post_errors, get_errors, degraded, late_starts;
 } bench_t;
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static int64_t wall_ms(void)
 {
@@ -102,16 +97,6 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int parse_double(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi))
-        return -1;
-    *out = v;
-    return 0;
-}
 
 static int check_loopback(const char *url)
 {
@@ -243,16 +228,6 @@ static void on_done(bench_t *b, probe_t *p, CURLcode res, uint64_t now)
     p->next_poll_ns = now + (gap > b->poll_ns ? gap : b->poll_ns);
 }
 
-static void arm_timer(int tfd, uint64_t at_ns)
-{
-    struct itimerspec its;
-    memset(&its, 0, sizeof its);
-    its.it_value.tv_sec = (time_t)(at_ns / 1000000000u);
-    its.it_value.tv_nsec = (long)(at_ns % 1000000000u);
-    if (!its.it_value.tv_sec && !its.it_value.tv_nsec)
-        its.it_value.tv_nsec = 1;
-    timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL);
-}
 
 static int run(bench_t *b)
 {

@@ -44,6 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchutil.h"
 #include "hist.h"
 
 #define MAX_CONNS 4096
@@ -146,12 +147,6 @@ typedef struct worker {
     int rc;
 } worker_t;
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t next_rand(uint64_t *s)
 {
@@ -172,16 +167,6 @@ static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
     return 0;
 }
 
-static int parse_double(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi))
-        return -1;
-    *out = v;
-    return 0;
-}
 
 /* Splits the URL pattern around its single %d / %Nd / %0Nd ("%%" is a
  * literal percent sign).  Returns 0 or -1 with a message printed. */
@@ -454,16 +439,6 @@ static void slot_done(worker_t *w, slot_t *s, CURLcode res, uint64_t now)
     w->ok++;
 }
 
-static void arm_timer(int tfd, uint64_t at_ns)
-{
-    struct itimerspec its;
-    memset(&its, 0, sizeof its);
-    its.it_value.tv_sec = (time_t)(at_ns / 1000000000u);
-    its.it_value.tv_nsec = (long)(at_ns % 1000000000u);
-    if (!its.it_value.tv_sec && !its.it_value.tv_nsec)
-        its.it_value.tv_nsec = 1;
-    timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL);
-}
 
 static void *worker_run(void *arg)
 {

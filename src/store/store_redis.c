@@ -1578,6 +1578,30 @@ static int commit_single(rstore_t *st, const cargs_t *a, const fr_store_put_t *p
     return rc;
 }
 
+/*
+ * The fenced script calls for the npos positions (keys after the nputs
+ * states in a): with write "0" they only check the epochs, with "1" they
+ * write.  Fills cmds[0..npos) with argv/lens rows of `per` slots.
+ */
+static void pos_cmds(const rstore_t *st, const cargs_t *a, size_t nputs, size_t npos,
+                     const char *write, cmd_t *cmds, const char **argv, size_t *lens, size_t per)
+{
+    for (size_t i = 0; i < npos; i++) {
+        const char **v = argv + i * per;
+        size_t *l = lens + i * per;
+        v[0] = "EVALSHA", l[0] = 7;
+        v[1] = st->sha, l[1] = 40;
+        v[2] = "1", l[2] = 1;
+        v[3] = KEY(a, nputs + i), l[3] = KLEN(a, nputs + i);
+        v[4] = "1", l[4] = 1;
+        v[5] = write, l[5] = 1;
+        v[6] = (const char *)a->epoch, l[6] = 8;
+        v[7] = (const char *)a->pvals + i * POS_BYTES, l[7] = POS_BYTES;
+        cmds[i] = (cmd_t){.key = v[3], .klen = l[3], .argc = 8, .argv = v, .lens = l,
+                          .script = 1};
+    }
+}
+
 static int commit_cluster(rstore_t *st, const cargs_t *a, const fr_store_put_t *puts,
                           size_t nputs, size_t npos)
 {
@@ -1590,20 +1614,8 @@ static int commit_cluster(rstore_t *st, const cargs_t *a, const fr_store_put_t *
     /* first the positions' epochs, writing nothing: a zombie is refused
      * whole once the new owner has committed (the per-key fence below
      * covers a commit racing with that) */
-    for (size_t i = 0; !rc && i < npos; i++) {
-        const char **v = argv + i * per;
-        size_t *l = lens + i * per;
-        v[0] = "EVALSHA", l[0] = 7;
-        v[1] = st->sha, l[1] = 40;
-        v[2] = "1", l[2] = 1;
-        v[3] = KEY(a, nputs + i), l[3] = KLEN(a, nputs + i);
-        v[4] = "1", l[4] = 1;
-        v[5] = "0", l[5] = 1;
-        v[6] = (const char *)a->epoch, l[6] = 8;
-        v[7] = (const char *)a->pvals + i * POS_BYTES, l[7] = POS_BYTES;
-        cmds[i] = (cmd_t){.key = v[3], .klen = l[3], .argc = 8, .argv = v, .lens = l,
-                          .script = 1};
-    }
+    if (!rc)
+        pos_cmds(st, a, nputs, npos, "0", cmds, argv, lens, per);
     if (!rc && npos && nputs)
         rc = run_scripts(st, cmds, npos);
     /* the states, each fenced by its own stamp */
@@ -1625,20 +1637,8 @@ static int commit_cluster(rstore_t *st, const cargs_t *a, const fr_store_put_t *
     if (!rc && nputs)
         rc = run_scripts(st, cmds, nputs);
     /* then the positions, fenced by epoch */
-    for (size_t i = 0; !rc && i < npos; i++) {
-        const char **v = argv + i * per;
-        size_t *l = lens + i * per;
-        v[0] = "EVALSHA", l[0] = 7;
-        v[1] = st->sha, l[1] = 40;
-        v[2] = "1", l[2] = 1;
-        v[3] = KEY(a, nputs + i), l[3] = KLEN(a, nputs + i);
-        v[4] = "1", l[4] = 1;
-        v[5] = "1", l[5] = 1;
-        v[6] = (const char *)a->epoch, l[6] = 8;
-        v[7] = (const char *)a->pvals + i * POS_BYTES, l[7] = POS_BYTES;
-        cmds[i] = (cmd_t){.key = v[3], .klen = l[3], .argc = 8, .argv = v, .lens = l,
-                          .script = 1};
-    }
+    if (!rc)
+        pos_cmds(st, a, nputs, npos, "1", cmds, argv, lens, per);
     if (!rc && npos)
         rc = run_scripts(st, cmds, npos);
     free(cmds);
