@@ -9,6 +9,10 @@
                                         short-lived processes (compilers) are counted
   cpuwatch.py tree FILE0 FILE1 PID..    CPU milliseconds used between the snapshots
                                         by the PIDs and their descendants
+  cpuwatch.py client FILE0 FILE1 ROOT PID..
+                                        CPU milliseconds of ROOT's tree minus the trees
+                                        of the PIDs (the load generators of a step,
+                                        without the server it started)
 
 Only /proc is read; nothing is changed.  `tree` misses a process that
 started and ended between the snapshots; `foreign` therefore counts such
@@ -47,7 +51,7 @@ def cpu_line():
 def load(path):
     with open(path) as f:
         d = json.load(f)
-    return d["cpu"], {int(k): v for k, v in d["procs"].items()}
+    return d["cpu"], {int(k): v for k, v in d["procs"].items()}, d.get("self", 0)
 
 
 def main():
@@ -64,12 +68,17 @@ def main():
         return
     if cmd == "snap":
         with open(sys.argv[2], "w") as f:
-            json.dump({"t": time.time(), "cpu": cpu_line(), "procs": procs()}, f)
+            snap = {"t": time.time(), "cpu": cpu_line(), "procs": procs()}
+            # this process's own CPU: once it is reaped it lands in its parent's
+            # cutime after the snapshot, so `client` takes it back out
+            t = os.times()
+            snap["self"] = int(round((t.user + t.system) * os.sysconf("SC_CLK_TCK")))
+            json.dump(snap, f)
         return
-    if cmd not in ("foreign", "tree") or len(sys.argv) < 4:
+    if cmd not in ("foreign", "tree", "client") or len(sys.argv) < 4:
         sys.exit(__doc__)
-    c0, p0 = load(sys.argv[2])
-    c1, p1 = load(sys.argv[3])
+    c0, p0, self0 = load(sys.argv[2])
+    c1, p1, _ = load(sys.argv[3])
     roots = {int(x) for x in sys.argv[4:]}
     parent = {pid: v[0] for pid, v in list(p0.items()) + list(p1.items())}
 
@@ -86,6 +95,16 @@ def main():
         old = p0.get(pid)
         return v[1] - (old[1] if old and old[2] == v[2] else 0)
 
+    if cmd == "client":
+        top, excl = int(sys.argv[4]), {int(x) for x in sys.argv[5:]}
+        roots.clear()
+        roots.add(top)
+        mine = {pid for pid in p1 if under(pid)}
+        roots.clear()
+        roots.update(excl)
+        ticks = sum(used(pid, p1[pid]) for pid in mine if not under(pid)) - self0
+        print(max(0, int(round(ticks * 1000.0 / os.sysconf("SC_CLK_TCK")))))
+        return
     ours = sum(used(pid, v) for pid, v in p1.items() if under(pid))
     if cmd == "tree":
         print(int(round(ours * 1000.0 / os.sysconf("SC_CLK_TCK"))))

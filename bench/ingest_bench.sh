@@ -3,7 +3,7 @@
 #
 #   bench/ingest_bench.sh --url http://127.0.0.1:PORT --data EVENTS.ndjson
 #                         [--conns 4] [--duration 10] [--batch 1000] [--label ingest]
-#                         [--loadgen build/bench/bench/loadgen]
+#                         [--loadgen build/bench/bench/loadgen] [--no-drain]
 #
 # CONNS clients POST NDJSON batches of BATCH events (cut from EVENTS, in turn)
 # to /v1/events/transactions as fast as the acknowledgements come back
@@ -11,11 +11,12 @@
 # loadgen's figures (acknowledged events/s = sum of "accepted" per second,
 # request latency percentiles), then waits until the processor has applied
 # and committed everything in the log and prints the end-to-end processed
-# rate over the whole span (first POST -> last commit) and the drain time.
+# rate over the whole span (first POST -> last commit) and the drain time
+# (--no-drain skips that: for `freshet serve`, which has no processor).
 # Make EVENTS with: freshet generate --count 400000 --seed 7 --to - > EVENTS
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-URL="" DATA="" CONNS=4 DURATION=10 BATCH=1000 LABEL=ingest
+URL="" DATA="" CONNS=4 DURATION=10 BATCH=1000 LABEL=ingest DRAIN=1
 LOADGEN="$HERE/../build/bench/bench/loadgen"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -26,11 +27,12 @@ while [ $# -gt 0 ]; do
     --batch) BATCH="$2"; shift 2;;
     --label) LABEL="$2"; shift 2;;
     --loadgen) LOADGEN="$2"; shift 2;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0;;
+    --no-drain) DRAIN=0; shift;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0;;
     *) echo "ingest_bench: unknown argument: $1" >&2; exit 2;;
   esac
 done
-[ -n "$URL" ] && [ -s "$DATA" ] || { sed -n '2,16p' "$0" >&2; exit 2; }
+[ -n "$URL" ] && [ -s "$DATA" ] || { sed -n '2,17p' "$0" >&2; exit 2; }
 
 # committed offset and log end, summed over sources: "COMMITTED END"
 offsets() {
@@ -47,6 +49,7 @@ set +e
 LG_RC=$?
 set -e
 T1=$(now_ms)
+[ "$DRAIN" = 1 ] || exit "$LG_RC"
 # wait (at most 300 s) until the processor has committed the whole log
 for _ in $(seq 3000); do
   read -r C1 END < <(offsets)

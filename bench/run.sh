@@ -2,7 +2,8 @@
 # run.sh - freshet's benchmarks in one run, with the seedstack peer side by side.
 #
 #   bench/run.sh [--duration 10] [--threads "2 4"] [--rates "2000 5000 10000 20000"]
-#                [--entities 100000] [--ingest-conns 4] [--fresh-load-eps "10000 50000"]
+#                [--entities 100000] [--ingest-conns 8] [--fresh-load-eps "10000 50000"]
+#                [--steps REGEX]
 #                [--seedstack DIR | --no-seedstack] [--no-processor-bench]
 #                [--tries 3] [--out FILE] [--no-build]
 #
@@ -10,10 +11,14 @@
 # examples/fraud/freshet.yaml (store in a temp dir, a free loopback port),
 # preloads one event for every card c000001..c<entities> plus generator
 # traffic, checks that serving answers found:true, then measures
+#   noise-floor    GET /healthz, open loop 2000 req/s: the latency floor this VM gives
+#                  right now (timer wake-ups delayed by the host show up here)
 #   serve-closed   GET /v1/features/card_txn/{random card}, loadgen closed loop, 32 conns
 #   serve-wrk      the same with wrk -t2 -c32 (cross-check)
 #   serve-open-R   the same, open loop at R req/s (latency from the scheduled send)
-#   ingest         durable NDJSON ingest, batches of 1000, closed loop (ingest_bench.sh)
+#   ingest         durable NDJSON ingest, batches of 1000, closed loop (ingest_bench.sh),
+#                  then the time the processor needs to apply and commit it all
+#   ingest-serve   the same against `freshet serve` (HTTP ingest without a processor)
 #   fresh-idle     ingest ack -> visible in GET, 100 new entities/s, nothing else running
 #   fresh-load-E   the same while ingest runs at E events/s (each of --fresh-load-eps)
 # then processor_bench (the processing loop alone), then seedstack's FastAPI
@@ -23,16 +28,19 @@
 # for the CPUs to be quiet, measures the CPU other processes used during the
 # step (foreign_cpu, %), and retries a step they disturbed by more than
 # QUIET_PCT (default 15) %, keeping the least disturbed try.  srv_cpu_ms is
-# the CPU the server under test used during the step (contention-robust cost).
+# the CPU the server under test used during the step (contention-robust cost),
+# client_cpu_ms what the load generators (loadgen, wrk) used.
 # Every process started here is stopped on exit, error or interrupt.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 BUILD="${BUILD:-build/bench}"
-DURATION=10 THREADS_LIST="2 4" RATES="2000 5000 10000 20000" ENTITIES=100000 INGEST_CONNS=4
+DURATION=10 THREADS_LIST="2 4" RATES="2000 5000 10000 20000" ENTITIES=100000 INGEST_CONNS=8
 FRESH_LOAD_EPS="10000 50000" SEEDSTACK="/work/shared/peers/seedstack" DO_SEED=1 DO_PROC=1 TRIES=3
-OUT="" DO_BUILD=1
+OUT="" DO_BUILD=1 STEPS="."
 QUIET_PCT="${QUIET_PCT:-15}" QUIET_WAIT="${QUIET_WAIT:-120}"
+# the system python: a pyenv shim would add its own CPU to every snapshot
+PY="${PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}"
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION="$2"; shift 2;;
@@ -45,9 +53,10 @@ while [ $# -gt 0 ]; do
     --no-seedstack) DO_SEED=0; shift;;
     --no-processor-bench) DO_PROC=0; shift;;
     --tries) TRIES="$2"; shift 2;;
+    --steps) STEPS="$2"; shift 2;;
     --out) OUT="$2"; shift 2;;
     --no-build) DO_BUILD=0; shift;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0;;
+    -h|--help) sed -n '2,33p' "$0"; exit 0;;
     *) echo "run.sh: unknown argument: $1" >&2; exit 2;;
   esac
 done
@@ -89,12 +98,12 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 log() { printf '%s\n' "$*"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 wait_quiet() {
   local t0=$SECONDS pct
   while :; do
-    pct="$(python3 "$HERE/cpuwatch.py" busy 2)"
+    pct="$("$PY" "$HERE/cpuwatch.py" busy 2)"
     [ "$pct" -lt "$QUIET_PCT" ] && return 0
     if [ $((SECONDS - t0)) -ge "$QUIET_WAIT" ]; then
       log "  (machine still ${pct}% busy after ${QUIET_WAIT}s; measuring anyway)"; return 0; fi
@@ -105,25 +114,29 @@ wait_quiet() {
 # its RESULT lines, tagged, to $RES and prints its output.
 step() {
   local name="$1" srv="$2"; shift 2
-  local try best_f=1000 f ms
+  local try best_f=1000 f ms cl
+  grep -Eq -- "$STEPS" <<<"$name" || return 0   # --steps: not selected
   for try in $(seq "$TRIES"); do
     wait_quiet
-    python3 "$HERE/cpuwatch.py" snap "$W/s0"
+    "$PY" "$HERE/cpuwatch.py" snap "$W/s0"
     "$@" > "$W/out.$try" 2>&1 || true
-    python3 "$HERE/cpuwatch.py" snap "$W/s1"
+    "$PY" "$HERE/cpuwatch.py" snap "$W/s1"
     # shellcheck disable=SC2086
-    f="$(python3 "$HERE/cpuwatch.py" foreign "$W/s0" "$W/s1" $$ $srv)"
+    f="$("$PY" "$HERE/cpuwatch.py" foreign "$W/s0" "$W/s1" $$ $srv)"
     # shellcheck disable=SC2086
-    ms="$(python3 "$HERE/cpuwatch.py" tree "$W/s0" "$W/s1" $srv)"
+    ms="$("$PY" "$HERE/cpuwatch.py" tree "$W/s0" "$W/s1" $srv)"
+    # shellcheck disable=SC2086
+    cl="$("$PY" "$HERE/cpuwatch.py" client "$W/s0" "$W/s1" $$ $srv)"
     if [ "$f" -lt "$best_f" ]; then
-      best_f="$f"; cp "$W/out.$try" "$W/best"; echo "$ms" > "$W/best.ms"
+      best_f="$f"; cp "$W/out.$try" "$W/best"; echo "$ms" > "$W/best.ms"; echo "$cl" > "$W/best.cl"
     fi
     [ "$f" -le "$QUIET_PCT" ] && break
     [ "$try" -lt "$TRIES" ] && log "  ($name: other processes used ${f}% of the CPUs; retrying)"
   done
   sed 's/^/  /' "$W/best"
-  grep '^RESULT' "$W/best" | sed "s/\$/ step=$name cfg=$CFG foreign_cpu=$best_f srv_cpu_ms=$(cat "$W/best.ms")/" >> "$RES"
-  log "  [$name: foreign_cpu ${best_f}%, server CPU $(cat "$W/best.ms") ms]"
+  grep '^RESULT' "$W/best" |
+    sed "s/\$/ step=$name cfg=$CFG foreign_cpu=$best_f srv_cpu_ms=$(cat "$W/best.ms") client_cpu_ms=$(cat "$W/best.cl")/" >> "$RES"
+  log "  [$name: foreign_cpu ${best_f}%, server CPU $(cat "$W/best.ms") ms, load generator CPU $(cat "$W/best.cl") ms]"
 }
 
 wait_drained() {  # wait (at most 600 s) until the processor has committed the whole log
@@ -137,14 +150,14 @@ wait_drained() {  # wait (at most 600 s) until the processor has committed the w
   return 1
 }
 
-start_freshet() {  # start_freshet THREADS: sets FPID, URL
-  local t="$1" dir="$W/fr-$1"
+start_freshet() {  # start_freshet THREADS [run|serve]: sets FPID, URL
+  local t="$1" mode="${2:-run}" dir="$W/fr-$1-${2:-run}"
   mkdir -p "$dir"
   awk -v path="$dir/data" -v t="$t" '
     /^  path:/ { sub(/path: [^ ]*/, "path: " path) }
     /^  listen:/ { print "  listen: \"127.0.0.1:0\""; print "  threads: " t; next }
     { print }' "$ROOT/examples/fraud/freshet.yaml" > "$dir/freshet.yaml"
-  "$FRESHET" run -c "$dir/freshet.yaml" > "$dir/log" 2>&1 &
+  "$FRESHET" "$mode" -c "$dir/freshet.yaml" > "$dir/log" 2>&1 &
   FPID=$!
   local port=""
   for _ in $(seq 100); do
@@ -155,7 +168,7 @@ start_freshet() {  # start_freshet THREADS: sets FPID, URL
   done
   [ -n "$port" ] || { log "freshet did not start:"; cat "$dir/log"; exit 1; }
   URL="http://127.0.0.1:$port"
-  log "freshet pid $FPID on $URL, server.threads=$t, store $dir/data"
+  log "freshet $mode: pid $FPID on $URL, server.threads=$t, store $dir/data"
 }
 
 check_serving() {  # exits with evidence unless known entities are served
@@ -193,6 +206,8 @@ for T in $THREADS_LIST; do
   wait_drained || { log "processor did not catch up"; exit 1; }
   check_serving
 
+  log "-- noise floor: GET /healthz, open loop at 2000 req/s (how late this VM runs timers)"
+  step noise-floor "$FPID" "$LOADGEN" -u "$URL/healthz" -c 32 -r 2000 -d "$DURATION" --label noise-floor
   log "-- serving, closed loop (loadgen, 32 connections)"
   step serve-closed "$FPID" "$LOADGEN" -u "$URL$GET_PATH" --ids "1-$ENTITIES" -c 32 -r 0 \
     -d "$DURATION" --expect '"found":true' --label serve-closed
@@ -228,6 +243,14 @@ for T in $THREADS_LIST; do
   done
   wait_drained || true
   stop_freshet
+  if grep -Eq -- "$STEPS" <<<ingest-serve; then
+    log "-- durable ingest without a processor (freshet serve), $INGEST_CONNS connections"
+    start_freshet "$T" serve
+    step ingest-serve "$FPID" "$HERE/ingest_bench.sh" --url "$URL" --data "$W/ingest.ndjson" \
+      --conns "$INGEST_CONNS" --duration "$DURATION" --loadgen "$LOADGEN" --no-drain \
+      --label ingest-serve
+    stop_freshet
+  fi
 done
 
 if [ "$DO_PROC" = 1 ] && [ -x "$PROC" ]; then
@@ -254,6 +277,9 @@ if [ "$DO_SEED" = 1 ]; then
   SURL="http://127.0.0.1:$SS_PORT"
   curl -fsS "$SURL/features/4242" | head -c 200; echo
   SS_PATH='/features/%d'
+  log "-- seedstack noise floor: GET /healthz, open loop at 2000 req/s"
+  step noise-floor "$SS_PIDS" "$LOADGEN" -u "$SURL/healthz" -c 32 -r 2000 -d "$DURATION" \
+    --label ss-noise-floor
   log "-- seedstack serving, closed loop (loadgen, 32 connections)"
   step serve-closed "$SS_PIDS" "$LOADGEN" -u "$SURL$SS_PATH" --ids "0-$((ENTITIES - 1))" -c 32 -r 0 \
     -d "$DURATION" --expect '"feature_store"' --label ss-serve-closed
@@ -274,26 +300,29 @@ log "== summary (server.threads per cfg; foreign = CPU other processes took duri
 awk '
   function get(k,   i, n, kv) { n = split($0, kv, " "); for (i = 1; i <= n; i++)
       if (index(kv[i], k "=") == 1) return substr(kv[i], length(k) + 2); return "" }
-  BEGIN { print "srv us = server CPU per request (per event for ingest-drain: HTTP ingest + processing)"
-          printf "%-11s %-26s %12s %9s %9s %9s %9s %7s %8s %8s\n", "cfg", "what", "rate", "p50 ms",
-          "p99 ms", "p99.9 ms", "max ms", "errors", "srv us", "foreign" }
+  BEGIN { print "srv us / cli us = server / load generator CPU per request (srv: per event for"
+          print "ingest-drain, HTTP ingest + processing); foreign = CPU other processes took"
+          printf "%-11s %-26s %12s %9s %9s %9s %9s %7s %8s %8s %8s\n", "cfg", "what", "rate", "p50 ms",
+          "p99 ms", "p99.9 ms", "max ms", "errors", "srv us", "cli us", "foreign" }
   {
     lab = get("label"); cfg = get("cfg"); f = get("foreign_cpu") "%"; srv = get("srv_cpu_ms")
     if (get("mode") != "") {
       rate = get("rps") " r/s"; n = get("requests") + 0
       if (get("sum_per_s") != "") rate = sprintf("%.0f ev/s", get("sum_per_s"))
       us = (n > 0 && srv != "" && lab !~ /ingest/) ? sprintf("%.1f", srv * 1000 / n) : "-"
-      printf "%-11s %-26s %12s %9s %9s %9s %9s %7s %8s %8s\n", cfg, lab, rate, get("p50_ms"),
-             get("p99_ms"), get("p999_ms"), get("max_ms"), get("errors"), us, f
+      cl = get("client_cpu_ms")
+      cu = (n > 0 && cl != "" && lab !~ /ingest/) ? sprintf("%.1f", cl * 1000 / n) : "-"
+      printf "%-11s %-26s %12s %9s %9s %9s %9s %7s %8s %8s %8s\n", cfg, lab, rate, get("p50_ms"),
+             get("p99_ms"), get("p999_ms"), get("max_ms"), get("errors"), us, cu, f
     } else if (lab ~ /drain/) {
       n = get("processed_events") + 0
       us = n > 0 ? sprintf("%.2f/ev", srv * 1000 / n) : "-"
-      printf "%-11s %-26s %12s %9s %9s %9s %9s %7s %8s %8s\n", cfg, lab, get("processed_per_s") " ev/s",
-             "", "", "", "", "", us, f
+      printf "%-11s %-26s %12s %9s %9s %9s %9s %7s %8s %8s %8s\n", cfg, lab, get("processed_per_s") " ev/s",
+             "", "", "", "", "", us, "-", f
     } else if (get("fresh_p99_ms") != "") {
-      printf "%-11s %-26s %12s %9s %9s %9s %9s %7s %8s %8s\n", cfg, lab " ack->visible",
+      printf "%-11s %-26s %12s %9s %9s %9s %9s %7s %8s %8s %8s\n", cfg, lab " ack->visible",
              get("probes") " probes", get("fresh_p50_ms"), get("fresh_p99_ms"), get("fresh_p999_ms"),
-             get("fresh_max_ms"), get("errors") + get("timeouts"), "-", f
+             get("fresh_max_ms"), get("errors") + get("timeouts"), "-", "-", f
     } else if (lab == "processor") {
       printf "%-11s %-26s %12s %s\n", cfg, lab, get("events_per_s") " ev/s", get("ns_per_event") " ns/event, one thread"
     }
