@@ -11,7 +11,7 @@ CC       ?= cc
 BUILD    ?= build
 OPT      ?= -O2 -g
 SANITIZE ?=
-PKGS     := libmicrohttpd jansson libfyaml lmdb libcurl hiredis
+PKGS     := libmicrohttpd jansson libfyaml lmdb libcurl hiredis rdkafka avro-c
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)

@@ -772,14 +772,87 @@ static int parse_processor(ctx_t *c, const slot_t *sec, fr_config_t *cfg)
     return rc;
 }
 
+/* The kind of a scalar as YAML's core schema reads it (quoted: string). */
+typedef enum { Y_NULL, Y_BOOL, Y_INT, Y_FLOAT, Y_STRING } ykind_t;
+
+static ykind_t yaml_kind(struct fy_node *n, const char *t, double *d)
+{
+    if (is_null(n))
+        return Y_NULL;
+    if (fy_node_get_style(n) != FYNS_PLAIN)
+        return Y_STRING;
+    bool b;
+    if (parse_bool(t, &b))
+        return Y_BOOL;
+    int k = number_kind(t, d);
+    return k < 0 ? Y_STRING : k == 0 ? Y_INT : Y_FLOAT;
+}
+
+/*
+ * A scalar typed as a field of type `type` (named fname) into *v; strings
+ * are copied (owned by v).  what names the value in messages.
+ */
+static int parse_typed(ctx_t *c, const slot_t *e, const char *what, fr_type_t type,
+                       const char *fname, fr_value_t *v)
+{
+    if (!is_null(e->v) && fy_node_get_type(e->v) != FYNT_SCALAR)
+        return fails(c, e, "%s is a %s; expected a %s", what,
+                     fy_node_get_type(e->v) == FYNT_MAPPING ? "mapping" : "list",
+                     fr_type_name(type));
+    const char *t = is_null(e->v) ? "" : fy_node_get_scalar0(e->v);
+    if (!t)
+        return oom(c);
+    if (e->v && strlen(t) != fy_node_get_scalar_length(e->v))
+        return fails(c, e, "%s contains a NUL byte; expected a %s", what, fr_type_name(type));
+    double d = 0;
+    ykind_t k = yaml_kind(e->v, t, &d);
+    if (k == Y_NULL)
+        return fails(c, e, "%s is empty; expected a %s", what, fr_type_name(type));
+    static const char *const kind_names[] = {"null", "boolean", "long", "double", "string"};
+    bool ok = (type == FR_T_STRING && k == Y_STRING) || (type == FR_T_BOOL && k == Y_BOOL) ||
+              (type == FR_T_LONG && k == Y_INT) ||
+              (type == FR_T_DOUBLE && (k == Y_INT || k == Y_FLOAT));
+    if (!ok)
+        return fails(c, e, "%s '%.*s' is a %s but field '%s' is a %s; expected a %s%s", what,
+                     FR_CONFIG_MAX_NAME, t, kind_names[k], fname, fr_type_name(type),
+                     fr_type_name(type), type == FR_T_STRING && k != Y_NULL ? " (quote it)" : "");
+    switch (type) {
+    case FR_T_STRING: {
+        char *copy = strdup(t);
+        if (!copy)
+            return oom(c);
+        v->type = FR_T_STRING;
+        v->u.s = copy;
+        v->len = (uint32_t)strlen(copy);
+        break;
+    }
+    case FR_T_LONG:
+        if (!parse_i64(t, &v->u.i))
+            return fails(c, e, "%s '%s' is out of range; expected a 64-bit long", what, t);
+        v->type = FR_T_LONG;
+        break;
+    case FR_T_DOUBLE:
+        if (!isfinite(d))
+            return fails(c, e, "%s '%s' is not finite; expected a finite double", what, t);
+        v->type = FR_T_DOUBLE;
+        v->u.d = d;
+        break;
+    default:
+        parse_bool(t, &v->u.b);
+        v->type = FR_T_BOOL;
+        break;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* sources                                                             */
 
 enum { SR_NAME, SR_FORMAT, SR_TS, SR_UNIT, SR_FIELDS, SR_KAFKA, SR__N };
 static const char *const source_keys[] = {"name",           "format", "timestamp",
                                           "timestamp_unit", "fields", "kafka"};
-enum { FD_NAME, FD_TYPE, FD_OPTIONAL, FD__N };
-static const char *const field_keys[] = {"name", "type", "optional"};
+enum { FD_NAME, FD_TYPE, FD_OPTIONAL, FD_DEFAULT, FD__N };
+static const char *const field_keys[] = {"name", "type", "optional", "default"};
 static const char *const formats[] = {"json", "avro"};
 static const char *const ts_units[] = {"ms", "s"};
 static const char *const type_names[] = {"string", "long", "double", "boolean"};
@@ -843,6 +916,14 @@ static int parse_fields(ctx_t *c, const slot_t *s, fr_source_spec_t *src)
         rc = get_bool(c, &f[FD_OPTIONAL], "optional", &fs->optional);
         if (rc)
             return rc;
+        if (f[FD_DEFAULT].k) {
+            char what[FR_CONFIG_MAX_NAME + 32];
+            snprintf(what, sizeof what, "default of field '%s'", name);
+            rc = parse_typed(c, &f[FD_DEFAULT], what, fs->type, name, &fs->def);
+            if (rc)
+                return rc;
+            fs->has_default = true;
+        }
         fs->name = strdup(name);
         if (!fs->name)
             return oom(c);
@@ -877,15 +958,28 @@ static int parse_kafka(ctx_t *c, const slot_t *s, fr_source_spec_t *src)
         const char *key = fy_node_get_scalar0(kv.k);
         if (!key)
             return oom(c);
-        char **dst = !strcmp(key, "brokers") ? &k->brokers
-                     : !strcmp(key, "topic") ? &k->topic
-                     : !strcmp(key, "group") ? &k->group
-                                             : NULL;
+        char **dst = !strcmp(key, "brokers")     ? &k->brokers
+                     : !strcmp(key, "topic")     ? &k->topic
+                     : !strcmp(key, "group")     ? &k->group
+                     : !strcmp(key, "dlq_topic") ? &k->dlq_topic
+                                                 : NULL;
         if (dst) {
             int rc = get_string(c, &kv, key, "a non-empty string", dst);
             if (rc)
                 return rc;
             have_brokers |= dst == &k->brokers;
+            continue;
+        }
+        if (!strcmp(key, "max_message_bytes")) {
+            const char *val;
+            int rc = scalar_text(c, &kv, key, "a size such as 1MiB", &val);
+            if (rc)
+                return rc;
+            if (parse_bytes(val, &k->max_message_bytes) || k->max_message_bytes < 64 ||
+                k->max_message_bytes > 256 * MIB)
+                return fails(c, &kv, "max_message_bytes '%.*s' is not a size from 64 bytes to "
+                                     "256MiB; expected e.g. 1MiB",
+                             FR_CONFIG_MAX_NAME, val);
             continue;
         }
         if (k->nprops >= FR_CONFIG_MAX_KAFKA_PROPS)
@@ -910,6 +1004,15 @@ static int parse_kafka(ctx_t *c, const slot_t *s, fr_source_spec_t *src)
         k->group = strdup("freshet");
     if (!k->topic || !k->group)
         return oom(c);
+    if (!k->dlq_topic) {
+        size_t tl = strlen(k->topic) + 5;
+        k->dlq_topic = malloc(tl);
+        if (!k->dlq_topic)
+            return oom(c);
+        snprintf(k->dlq_topic, tl, "%s.dlq", k->topic);
+    }
+    if (!k->max_message_bytes)
+        k->max_message_bytes = MIB;
     return 0;
 }
 
@@ -1127,22 +1230,6 @@ static int parse_granularity(ctx_t *c, const slot_t *s, fr_view_spec_t *vw)
     return 0;
 }
 
-/* The kind of a scalar as YAML's core schema reads it (quoted: string). */
-typedef enum { Y_NULL, Y_BOOL, Y_INT, Y_FLOAT, Y_STRING } ykind_t;
-
-static ykind_t yaml_kind(struct fy_node *n, const char *t, double *d)
-{
-    if (is_null(n))
-        return Y_NULL;
-    if (fy_node_get_style(n) != FYNS_PLAIN)
-        return Y_STRING;
-    bool b;
-    if (parse_bool(t, &b))
-        return Y_BOOL;
-    int k = number_kind(t, d);
-    return k < 0 ? Y_STRING : k == 0 ? Y_INT : Y_FLOAT;
-}
-
 static int parse_filter(ctx_t *c, const slot_t *s, const fr_source_spec_t *src,
                         fr_view_spec_t *vw)
 {
@@ -1166,58 +1253,10 @@ static int parse_filter(ctx_t *c, const slot_t *s, const fr_source_spec_t *src,
         return fails(c, &f[FL_FIELD],
                      "filter field '%.*s' is not a field of source '%s'; expected one of: %s",
                      FR_CONFIG_MAX_NAME, fname, src->name, field_list(&l, src, NULL, NULL));
-    fr_type_t type = src->fields[fi].type;
-    const slot_t *e = &f[FL_EQUALS];
-    if (!is_null(e->v) && fy_node_get_type(e->v) != FYNT_SCALAR)
-        return fails(c, e, "filter value is a %s; expected a %s", 
-                     fy_node_get_type(e->v) == FYNT_MAPPING ? "mapping" : "list",
-                     fr_type_name(type));
-    const char *t = is_null(e->v) ? "" : fy_node_get_scalar0(e->v);
-    if (!t)
-        return oom(c);
-    if (e->v && strlen(t) != fy_node_get_scalar_length(e->v))
-        return fails(c, e, "filter value contains a NUL byte; expected a %s", fr_type_name(type));
-    double d = 0;
-    ykind_t k = yaml_kind(e->v, t, &d);
-    if (k == Y_NULL)
-        return fails(c, e, "filter value is empty; expected a %s", fr_type_name(type));
-    static const char *const kind_names[] = {"null", "boolean", "long", "double", "string"};
-    bool ok = (type == FR_T_STRING && k == Y_STRING) || (type == FR_T_BOOL && k == Y_BOOL) ||
-              (type == FR_T_LONG && k == Y_INT) ||
-              (type == FR_T_DOUBLE && (k == Y_INT || k == Y_FLOAT));
-    if (!ok)
-        return fails(c, e,
-                     "filter value '%.*s' is a %s but field '%s' is a %s; expected a %s%s",
-                     FR_CONFIG_MAX_NAME, t, kind_names[k], src->fields[fi].name,
-                     fr_type_name(type), fr_type_name(type),
-                     type == FR_T_STRING && k != Y_NULL ? " (quote it)" : "");
-    fr_value_t *v = &vw->filter.equals;
-    switch (type) {
-    case FR_T_STRING: {
-        char *copy = strdup(t);
-        if (!copy)
-            return oom(c);
-        v->type = FR_T_STRING;
-        v->u.s = copy;
-        v->len = (uint32_t)strlen(copy);
-        break;
-    }
-    case FR_T_LONG:
-        if (!parse_i64(t, &v->u.i))
-            return fails(c, e, "filter value '%s' is out of range; expected a 64-bit long", t);
-        v->type = FR_T_LONG;
-        break;
-    case FR_T_DOUBLE:
-        if (!isfinite(d))
-            return fails(c, e, "filter value '%s' is not finite; expected a finite double", t);
-        v->type = FR_T_DOUBLE;
-        v->u.d = d;
-        break;
-    default:
-        parse_bool(t, &v->u.b);
-        v->type = FR_T_BOOL;
-        break;
-    }
+    rc = parse_typed(c, &f[FL_EQUALS], "filter value", src->fields[fi].type, src->fields[fi].name,
+                     &vw->filter.equals);
+    if (rc)
+        return rc;
     vw->filter.enabled = true;
     vw->filter.field = fi;
     return 0;
@@ -1493,9 +1532,29 @@ static int parse_views(ctx_t *c, const slot_t *sec, fr_config_t *cfg)
 /* ------------------------------------------------------------------ */
 /* the document                                                        */
 
-enum { TOP_STORE, TOP_SERVER, TOP_PROCESSOR, TOP_SOURCES, TOP_VIEWS, TOP__N };
-static const char *const top_keys[] = {"store", "server", "processor", "sources",
-                                       "feature_views"};
+enum { TOP_STORE, TOP_SERVER, TOP_PROCESSOR, TOP_SOURCES, TOP_VIEWS, TOP_REGISTRY, TOP__N };
+static const char *const top_keys[] = {"store",         "server",       "processor", "sources",
+                                       "feature_views", "schema_registry"};
+
+enum { RG_URL, RG_TIMEOUT, RG__N };
+static const char *const registry_keys[] = {"url", "timeout_ms"};
+
+static int parse_registry(ctx_t *c, const slot_t *sec, fr_config_t *cfg)
+{
+    slot_t r[RG__N];
+    int rc = read_map(c, sec->v, sec->k, "schema_registry", registry_keys, RG__N, r);
+    if (!rc && r[RG_URL].k)
+        rc = get_string(c, &r[RG_URL], "url", "a URL such as http://127.0.0.1:8081",
+                        &cfg->registry.url);
+    if (!rc && cfg->registry.url && strncmp(cfg->registry.url, "http://", 7) &&
+        strncmp(cfg->registry.url, "https://", 8))
+        rc = fails(c, &r[RG_URL], "url '%.*s' is not an http(s) URL; expected e.g. "
+                                  "http://127.0.0.1:8081",
+                   FR_CONFIG_MAX_NAME, cfg->registry.url);
+    if (!rc)
+        rc = get_int_as_int(c, &r[RG_TIMEOUT], "timeout_ms", 1, 600000, &cfg->registry.timeout_ms);
+    return rc;
+}
 
 static int set_defaults(fr_config_t *cfg, const char *name)
 {
@@ -1521,6 +1580,7 @@ static int set_defaults(fr_config_t *cfg, const char *name)
     cfg->processor.commit_interval_ms = 50;
     cfg->processor.max_future_ms = 300000;
     cfg->processor.cache_entities = 2000000;
+    cfg->registry.timeout_ms = 2000;
     return cfg->path && cfg->store.path && cfg->store.redis_url && cfg->server.listen_host
                ? 0
                : FR_ENOMEM;
@@ -1547,6 +1607,8 @@ static int parse_doc(ctx_t *c, struct fy_node *root, fr_config_t *cfg)
         rc = parse_sources(c, &s[TOP_SOURCES], cfg);
     if (!rc)
         rc = parse_views(c, &s[TOP_VIEWS], cfg);
+    if (!rc && s[TOP_REGISTRY].k)
+        rc = parse_registry(c, &s[TOP_REGISTRY], cfg);
     return rc;
 }
 
@@ -1807,12 +1869,16 @@ void fr_config_free(fr_config_t *cfg)
     for (size_t i = 0; i < cfg->nsources; i++) {
         fr_source_spec_t *s = &cfg->sources[i];
         free(s->name);
-        for (size_t f = 0; f < s->nfields; f++)
+        for (size_t f = 0; f < s->nfields; f++) {
             free(s->fields[f].name);
+            if (s->fields[f].has_default && s->fields[f].def.type == FR_T_STRING)
+                free((void *)(uintptr_t)s->fields[f].def.u.s);
+        }
         free(s->fields);
         free(s->kafka.brokers);
         free(s->kafka.topic);
         free(s->kafka.group);
+        free(s->kafka.dlq_topic);
         for (size_t p = 0; p < s->kafka.nprops; p++) {
             free(s->kafka.props[p].key);
             free(s->kafka.props[p].value);
@@ -1843,6 +1909,7 @@ void fr_config_free(fr_config_t *cfg)
     free(cfg->store.path);
     free(cfg->store.redis_url);
     free(cfg->server.listen_host);
+    free(cfg->registry.url);
     free(cfg);
 }
 

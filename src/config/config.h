@@ -31,6 +31,8 @@ typedef struct fr_field_spec {
     char *name;
     fr_type_t type;
     bool optional;
+    bool has_default;      /* default: given; an event without the field takes def */
+    fr_value_t def;        /* typed as the field; a string is owned */
 } fr_field_spec_t;
 
 typedef struct fr_kv {
@@ -40,6 +42,8 @@ typedef struct fr_kv {
 typedef struct fr_kafka_spec {
     bool enabled;          /* a kafka: block was given */
     char *brokers, *topic, *group;
+    char *dlq_topic;       /* dead letters; default "<topic>.dlq" */
+    uint64_t max_message_bytes; /* larger messages are dead letters; default 1 MiB */
     fr_kv_t *props;        /* other keys, passed to librdkafka as strings */
     size_t nprops;
 } fr_kafka_spec_t;
@@ -115,6 +119,10 @@ typedef struct fr_config {
         int64_t max_future_ms;      /* default 300000 */
         uint64_t cache_entities;    /* entity states kept in memory, default 2,000,000 */
     } processor;
+    struct {
+        char *url;               /* external Confluent-compatible registry; NULL: embedded */
+        int timeout_ms;          /* each request to it, default 2000 */
+    } registry;
     fr_source_spec_t *sources;
     size_t nsources;
     fr_view_spec_t *views;

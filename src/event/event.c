@@ -46,6 +46,10 @@ int fr_event_from_json(const fr_source_spec_t *src, const json_t *obj, fr_value_
         v->type = FR_T_NULL;
         v->len = 0;
         if (!j || json_is_null(j)) {
+            if (f->has_default) {
+                *v = f->def;
+                continue;
+            }
             if (!f->optional)
                 return reject(rej, FR_EMISSING, "missing_field", "required field '%s' is missing",
                               f->name);
@@ -194,6 +198,7 @@ int fr_record_proj_from_schema(fr_record_proj_t *pj, const fr_source_spec_t *src
     pj->fingerprint = fingerprint;
     pj->nwriter = nw;
     pj->nreader = src->nfields;
+    pj->rfields = src->fields;
     pj->wtypes = calloc(nw ? nw : 1, sizeof *pj->wtypes);
     pj->map = calloc(nw ? nw : 1, sizeof *pj->map);
     pj->promote = calloc(nw ? nw : 1, sizeof *pj->promote);
@@ -246,6 +251,10 @@ int fr_record_decode(const fr_record_proj_t *pj, const void *p, size_t n, fr_val
     if (r.err)
         return FR_ECORRUPT;
     for (size_t i = 0; i < pj->nreader; i++) {
+        if (pj->rfields && pj->rfields[i].has_default) {
+            vals[i] = pj->rfields[i].def;
+            continue;
+        }
         vals[i].type = FR_T_NULL;
         vals[i].len = 0;
     }

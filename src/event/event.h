@@ -67,6 +67,7 @@ typedef struct fr_record_proj {
     int *map;           /* writer field i -> reader field, or -1 */
     bool *promote;      /* writer field i is a long read as a double (or NULL) */
     size_t nreader;
+    const fr_field_spec_t *rfields; /* reader fields (defaults), borrowed; or NULL */
 } fr_record_proj_t;
 
 /* The identity projection for records written by src itself. */
@@ -78,7 +79,7 @@ void fr_record_proj_destroy(fr_record_proj_t *pj);
 
 /*
  * Decodes a record through pj into vals[pj->nreader] (reader fields the
- * writer lacks are FR_T_NULL; long values promote to double fields) and
+ * writer lacks take their default, else FR_T_NULL; long values promote to double fields) and
  * *ts_ms.  Strings point into p.  0 or FR_ECORRUPT.
  */
 int fr_record_decode(const fr_record_proj_t *pj, const void *p, size_t n, fr_value_t *vals,

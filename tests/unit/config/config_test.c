@@ -743,3 +743,59 @@ Test(config, alias_names_are_plain)
     cr_assert_eq(fr_config_parse("b.yaml", ok, sizeof ok - 1, &cfg, msg, sizeof msg), FR_ECONFIG);
     cr_assert(strstr(msg, "alias name") == NULL, "plain aliases are fine: %s", msg);
 }
+
+/* ------------------------------------------------------------------ */
+/* defaults of fields, the kafka block's own keys, schema_registry      */
+
+static const char kbase[] =
+    "sources:\n  - name: s\n    timestamp: ts\n    fields:\n"
+    "      - { name: id, type: string }\n"
+    "      - { name: ch, type: string, default: web }\n"
+    "      - { name: n, type: long, default: -7 }\n"
+    "      - { name: ts, type: long }\n";
+
+Test(kafka, field_defaults_dlq_topic_message_size_and_registry)
+{
+    char text[1024];
+    snprintf(text, sizeof text,
+             "%s    kafka: { brokers: 'b:9092', topic: tx, max_message_bytes: 64KiB, "
+             "linger.ms: 5 }\nschema_registry: { url: 'http://r:8081', timeout_ms: 500 }\n",
+             kbase);
+    fr_config_t *cfg = parse_ok(text);
+    const fr_source_spec_t *s = &cfg->sources[0];
+    cr_assert(s->fields[1].has_default);
+    cr_assert_eq(s->fields[1].def.type, FR_T_STRING);
+    cr_assert_eq(s->fields[1].def.len, 3);
+    cr_assert_eq(memcmp(s->fields[1].def.u.s, "web", 3), 0);
+    cr_assert_eq(s->fields[2].def.type, FR_T_LONG);
+    cr_assert_eq(s->fields[2].def.u.i, -7);
+    cr_assert_not(s->fields[0].has_default);
+    cr_assert_str_eq(s->kafka.dlq_topic, "tx.dlq");
+    cr_assert_eq(s->kafka.max_message_bytes, 65536);
+    cr_assert_eq(s->kafka.nprops, 1);
+    cr_assert_str_eq(cfg->registry.url, "http://r:8081");
+    cr_assert_eq(cfg->registry.timeout_ms, 500);
+    fr_config_free(cfg);
+
+    snprintf(text, sizeof text, "%s    kafka: { brokers: 'b:9092', dlq_topic: dead }\n", kbase);
+    cfg = parse_ok(text);
+    cr_assert_str_eq(cfg->sources[0].kafka.dlq_topic, "dead");
+    cr_assert_eq(cfg->sources[0].kafka.max_message_bytes, 1 << 20);
+    cr_assert_null(cfg->registry.url);
+    fr_config_free(cfg);
+}
+
+Test(kafka, broken_defaults_sizes_and_registry_urls)
+{
+    static const char bad_default[] =
+        "sources:\n  - name: s\n    timestamp: ts\n    fields:\n"
+        "      - { name: n, type: long, default: abc }\n"
+        "      - { name: ts, type: long }\n";
+    expect_parse_error(bad_default, "5:41",
+                       "default of field 'n' 'abc' is a string but field 'n' is a long");
+    char text[1024];
+    snprintf(text, sizeof text, "%s    kafka: { brokers: b, max_message_bytes: 1 }\n", kbase);
+    expect_parse_error(text, "9:45", "max_message_bytes '1' is not a size from 64 bytes");
+    snprintf(text, sizeof text, "%sschema_registry: { url: 'ftp://x' }\n", kbase);
+    expect_parse_error(text, "9:25", "is not an http(s) URL");
+}
