@@ -19,6 +19,7 @@ const char *fr_strerror(int rc)
     case FR_ECORRUPT: return "corrupt stored data";
     case FR_EMISMATCH: return "stored data does not match the current plan";
     case FR_ECONFLICT: return "conflict";
+    case FR_EUNAVAIL: return "unavailable";
     default: break;
     }
     if (rc < 0 && rc > -FR_EBASE)

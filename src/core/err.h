@@ -27,6 +27,7 @@ enum {
     FR_ECORRUPT = -(FR_EBASE + 8),   /* stored bytes do not decode */
     FR_EMISMATCH = -(FR_EBASE + 9),  /* stored data was made by another plan */
     FR_ECONFLICT = -(FR_EBASE + 10), /* e.g. idempotency key reused */
+    FR_EUNAVAIL = -(FR_EBASE + 11),  /* a peer (broker, registry) is unreachable: retry */
 };
 
 /* Returns a static string naming rc; never NULL. */
