@@ -18,6 +18,7 @@
 #include "serve/demo.h"
 #include "serve/serve.h"
 #include "source/elog.h"
+#include "source/kafka.h"
 #include "store/store.h"
 
 #ifndef FRESHET_VERSION
@@ -180,8 +181,9 @@ static int cmd_node(int argc, char **argv, int parts)
         goto out;
     if (parts & PART_PROCESS) {
         for (size_t s = 0; !rc && s < cfg->nsources; s++)
-            if (!cfg->sources[s].kafka.enabled)
-                rc = fr_elog_source_open(log, (int)s, &sources[s]);
+            rc = cfg->sources[s].kafka.enabled
+                     ? fr_kafka_source_open(cfg, (int)s, &sources[s], err, sizeof err)
+                     : fr_elog_source_open(log, (int)s, &sources[s]);
         if (!rc)
             rc = fr_engine_new(cfg, store, sources, schema_lookup, log, &engine, err, sizeof err);
         if (rc)

@@ -12,6 +12,8 @@
  */
 #include "engine/engine.h"
 
+#include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/map.h"
+#include "event/decode.h"
 #include "event/event.h"
 
 /* Records polled from one source in one round, at most. */
@@ -54,16 +57,30 @@ typedef struct {
     size_t evict_at; /* rotating cursor for eviction */
 } view_rt_t;
 
+/* Partition numbers a source may have, at most. */
+#define MAX_PARTITIONS 65536
+
+/* Where one partition of a source stands. */
+typedef struct {
+    uint64_t next;  /* next offset to apply */
+    int64_t wm;     /* greatest event time applied (INT64_MIN: none) */
+    uint8_t assigned; /* this processor reads it now */
+    uint8_t moved;  /* position changed since the last commit */
+    uint64_t committed; /* next offset as of the last commit */
+    int64_t committed_wm;
+} part_rt_t;
+
 typedef struct {
     fr_source_t *src;
-    int32_t partition;
-    uint64_t next;  /* next offset to apply */
-    int64_t wm;
-    int moved;      /* position changed since the last commit */
+    int messages;   /* records are messages to decode (not typed records) */
+    part_rt_t *parts; /* by partition number */
+    size_t nparts;
+    int dead;       /* dead letters handed to the source since its last flush */
     int *views;     /* views of this source */
     size_t nviews;
     fr_record_proj_t proj[MAX_PROJ];
     size_t nproj;
+    fr_decoder_t *dec;
 } source_rt_t;
 
 struct fr_engine {
@@ -91,7 +108,95 @@ struct fr_engine {
     uint64_t applied;     /* applications this round, published once per round */
     uint64_t epoch;       /* fencing epoch stamped on commits (0: embedded) */
     uint64_t trim_at_ns;  /* next log retention pass */
+    fr_avro_lookup_fn avro_lookup; /* writer schemas by id (Avro messages) */
+    void *avro_ctx;
+    fr_store_pos_t *posv; /* scratch for commit */
+    size_t posv_cap;
+    int failed;           /* fenced in a listener: the caller must stop */
+    int in_rd;            /* a read session is open (listeners renew it) */
+    /* what other threads see of the partitions (fr_engine_parts) */
+    pthread_mutex_t snap_lock;
+    fr_engine_part_t *snap;
+    size_t nsnap, snap_cap;
+    uint64_t snap_at_ns;
 };
+
+/* The partition p of source sr, grown on first sight; NULL if out of range
+ * or out of memory. */
+static part_rt_t *part_get(source_rt_t *sr, int32_t p)
+{
+    if (p < 0 || p >= MAX_PARTITIONS)
+        return NULL;
+    if ((size_t)p >= sr->nparts) {
+        size_t n = sr->nparts ? sr->nparts : 8;
+        while (n <= (size_t)p)
+            n *= 2;
+        part_rt_t *np = realloc(sr->parts, n * sizeof *np);
+        if (!np)
+            return NULL;
+        for (size_t i = sr->nparts; i < n; i++)
+            np[i] = (part_rt_t){.wm = INT64_MIN, .committed_wm = INT64_MIN};
+        sr->parts = np;
+        sr->nparts = n;
+    }
+    return &sr->parts[p];
+}
+
+/*
+ * Publishes where every assigned partition stands: the committed next
+ * offset and watermark, and the partition's end where the source knows it.
+ * Called after commits and assignment changes, and every half second.
+ */
+static void publish(fr_engine_t *e)
+{
+    size_t n = 0;
+    for (size_t s = 0; s < e->cfg->nsources; s++)
+        for (size_t p = 0; p < e->srcs[s].nparts; p++)
+            n += e->srcs[s].parts[p].assigned;
+    pthread_mutex_lock(&e->snap_lock);
+    if (n > e->snap_cap) {
+        fr_engine_part_t *np = realloc(e->snap, n * sizeof *np);
+        if (!np) {
+            pthread_mutex_unlock(&e->snap_lock);
+            return;
+        }
+        e->snap = np;
+        e->snap_cap = n;
+    }
+    size_t k = 0;
+    for (size_t s = 0; s < e->cfg->nsources; s++) {
+        source_rt_t *sr = &e->srcs[s];
+        fr_source_part_info_t info[256];
+        size_t ni = 0;
+        if (sr->src && sr->src->ops->part_info)
+            sr->src->ops->part_info(sr->src, info, 256, &ni);
+        for (size_t p = 0; p < sr->nparts && k < n; p++) {
+            if (!sr->parts[p].assigned)
+                continue;
+            uint64_t end = UINT64_MAX;
+            for (size_t i = 0; i < ni; i++)
+                if (info[i].partition == (int32_t)p)
+                    end = info[i].end;
+            e->snap[k++] = (fr_engine_part_t){.source = (int)s,
+                                              .partition = (int32_t)p,
+                                              .next = sr->parts[p].committed,
+                                              .watermark = sr->parts[p].committed_wm,
+                                              .end = end};
+        }
+    }
+    e->nsnap = k;
+    pthread_mutex_unlock(&e->snap_lock);
+    e->snap_at_ns = fr_mono_ns();
+}
+
+static int any_moved(const fr_engine_t *e)
+{
+    for (size_t s = 0; s < e->cfg->nsources; s++)
+        for (size_t p = 0; p < e->srcs[s].nparts; p++)
+            if (e->srcs[s].parts[p].moved)
+                return 1;
+    return 0;
+}
 
 /* Log retention passes, at most one per this many ns, each deleting at most
  * TRIM_MAX records per source so the log's writer is never held long. */
@@ -119,12 +224,18 @@ static void trim_logs(fr_engine_t *e)
         source_rt_t *sr = &e->srcs[s];
         if (!sr->src || !sr->src->ops->trim)
             continue;
-        size_t n = 0;
-        int rc = sr->src->ops->trim(sr->src, sr->partition, sr->next, cutoff, TRIM_MAX, &n);
-        if (rc)
-            fr_warn("log retention on source %s: %s", e->cfg->sources[s].name, fr_strerror(rc));
-        else if (n)
-            fr_debug("log retention: %zu records of %s dropped", n, e->cfg->sources[s].name);
+        for (size_t p = 0; p < sr->nparts; p++) {
+            if (!sr->parts[p].assigned)
+                continue;
+            size_t n = 0;
+            int rc = sr->src->ops->trim(sr->src, (int32_t)p, sr->parts[p].next, cutoff, TRIM_MAX,
+                                        &n);
+            if (rc)
+                fr_warn("log retention on source %s: %s", e->cfg->sources[s].name,
+                        fr_strerror(rc));
+            else if (n)
+                fr_debug("log retention: %zu records of %s dropped", n, e->cfg->sources[s].name);
+        }
     }
 }
 
@@ -142,6 +253,153 @@ static void stat_set(uint64_t *p, uint64_t v)
     __atomic_store_n(p, v, __ATOMIC_RELAXED);
 }
 
+/* Forgets the in-memory states of source s's views and their dirty marks
+ * (their partitions went elsewhere, or are reprocessed from the store). */
+static void drop_views(fr_engine_t *e, int s)
+{
+    source_rt_t *sr = &e->srcs[s];
+    uint8_t drop[FR_CONFIG_MAX_VIEWS] = {0};
+    for (size_t i = 0; i < sr->nviews; i++) {
+        int v = sr->views[i];
+        drop[v] = 1;
+        fr_map_t *m = &e->views[v].map;
+        stat_add(&e->stats.entities_cached, (uint64_t)0 - m->size);
+        for (size_t k = 0; k < m->cap; k++)
+            if (m->slots[k].hash)
+                fr_agg_state_free(m->slots[k].value);
+        fr_map_destroy(m);
+        fr_map_init(m);
+        e->views[v].lookup = 1;
+    }
+    size_t keep = 0;
+    for (size_t i = 0; i < e->ndirty; i++)
+        if (!drop[e->dirty[i].view])
+            e->dirty[keep++] = e->dirty[i];
+    e->ndirty = keep;
+}
+
+/* Drops source s's in-memory state and reads it again from the committed
+ * positions.  A store that cannot say where to resume stops the processor. */
+static void reset_source(fr_engine_t *e, int s)
+{
+    source_rt_t *sr = &e->srcs[s];
+    drop_views(e, s);
+    int rc = 0;
+    if (e->in_rd)
+        fr_store_rd_end(e->rd);
+    rc = fr_store_rd_begin(e->rd);
+    for (size_t p = 0; !rc && p < sr->nparts; p++) {
+        part_rt_t *pr = &sr->parts[p];
+        if (!pr->assigned)
+            continue;
+        fr_store_pos_t pos;
+        int r = fr_store_pos_get(e->rd, s, (int32_t)p, &pos);
+        if (r && r != FR_ENOTFOUND) {
+            rc = r;
+            break;
+        }
+        pr->next = pr->committed = r ? 0 : pos.next_offset;
+        pr->wm = pr->committed_wm = r ? INT64_MIN : pos.watermark;
+        pr->moved = 0;
+        rc = fr_source_seek(sr->src, (int32_t)p, pr->next);
+    }
+    fr_store_rd_end(e->rd);
+    if (e->in_rd && fr_store_rd_begin(e->rd))
+        e->in_rd = 0;
+    if (rc) {
+        fr_error("source %s: cannot reread the committed positions: %s",
+                 e->cfg->sources[s].name, fr_strerror(rc));
+        e->failed = rc;
+    }
+}
+
+/* The listener's revoke: commit, then forget what belonged to the source. */
+static void on_revoke(void *ctx, fr_source_t *src, const int32_t *parts, size_t n)
+{
+    fr_engine_t *e = ctx;
+    int s = src->index;
+    source_rt_t *sr = &e->srcs[s];
+    int rc = fr_engine_commit(e);
+    if (rc == FR_ECONFLICT) {
+        fr_error("source %s: fenced by a newer owner of its partitions",
+                 e->cfg->sources[s].name);
+        e->failed = rc;
+    } else if (rc) {
+        fr_warn("source %s: could not commit before giving partitions up (%s); their next "
+                "owner resumes from the last commit",
+                e->cfg->sources[s].name, fr_strerror(rc));
+    }
+    drop_views(e, s);
+    for (size_t i = 0; i < n; i++)
+        if (parts[i] >= 0 && (size_t)parts[i] < sr->nparts)
+            sr->parts[parts[i]] = (part_rt_t){.wm = INT64_MIN, .committed_wm = INT64_MIN};
+    for (size_t p = 0; p < sr->nparts; p++)
+        sr->parts[p].moved = 0;
+    publish(e);
+}
+
+/*
+ * The listener's assign: takes a new fencing epoch, reads where each
+ * partition resumes, and writes those positions back under the new epoch
+ * at once, so a former owner still running (a zombie) is refused from its
+ * next commit on, before this processor applies anything.
+ */
+static int on_assign(void *ctx, fr_source_t *src, const int32_t *parts, size_t n, uint64_t *next)
+{
+    fr_engine_t *e = ctx;
+    int s = src->index;
+    source_rt_t *sr = &e->srcs[s];
+    fr_store_pos_t *pos = calloc(n ? n : 1, sizeof *pos);
+    if (!pos)
+        return FR_ENOMEM;
+    uint64_t epoch = e->epoch;
+    int rc = e->store->ops->next_epoch ? fr_store_next_epoch(e->store, &epoch) : 0;
+    if (e->in_rd)
+        fr_store_rd_end(e->rd);
+    if (!rc)
+        rc = fr_store_rd_begin(e->rd);
+    for (size_t i = 0; !rc && i < n; i++) {
+        int r = fr_store_pos_get(e->rd, s, parts[i], &pos[i]);
+        if (r == FR_ENOTFOUND)
+            pos[i] = (fr_store_pos_t){.next_offset = 0, .watermark = INT64_MIN};
+        else if (r)
+            rc = r;
+        pos[i].source = s;
+        pos[i].partition = parts[i];
+    }
+    fr_store_rd_end(e->rd);
+    if (e->in_rd && fr_store_rd_begin(e->rd))
+        e->in_rd = 0;
+    if (!rc)
+        rc = fr_store_commit(e->store, NULL, 0, pos, n, epoch);
+    for (size_t i = 0; !rc && i < n; i++) {
+        part_rt_t *pr = part_get(sr, parts[i]);
+        if (!pr) {
+            rc = FR_ENOMEM;
+            break;
+        }
+        *pr = (part_rt_t){.next = pos[i].next_offset,
+                          .wm = pos[i].watermark,
+                          .assigned = 1,
+                          .committed = pos[i].next_offset,
+                          .committed_wm = pos[i].watermark};
+        next[i] = pos[i].next_offset;
+    }
+    free(pos);
+    if (rc) {
+        for (size_t i = 0; i < n; i++)
+            if (parts[i] >= 0 && (size_t)parts[i] < sr->nparts)
+                sr->parts[parts[i]].assigned = 0;
+        return rc;
+    }
+    if (epoch != e->epoch)
+        fr_info("source %s: %zu partitions taken up under fencing epoch %" PRIu64,
+                e->cfg->sources[s].name, n, epoch);
+    __atomic_store_n(&e->epoch, epoch, __ATOMIC_RELAXED);
+    publish(e);
+    return 0;
+}
+
 int fr_engine_new(const fr_config_t *cfg, fr_store_t *store, fr_source_t **sources,
                   fr_schema_lookup_fn lookup, void *lookup_ctx, fr_engine_t **out, char *err,
                   size_t errlen)
@@ -150,6 +408,7 @@ int fr_engine_new(const fr_config_t *cfg, fr_store_t *store, fr_source_t **sourc
     fr_engine_t *e = calloc(1, sizeof *e);
     if (!e)
         goto nomem;
+    pthread_mutex_init(&e->snap_lock, NULL);
     e->cfg = cfg;
     e->store = store;
     e->lookup = lookup;
@@ -171,7 +430,11 @@ int fr_engine_new(const fr_config_t *cfg, fr_store_t *store, fr_source_t **sourc
         source_rt_t *sr = &e->srcs[s];
         sr->src = sources[s];
         sources[s] = NULL;
-        sr->wm = INT64_MIN;
+        if (sr->src) {
+            sr->messages = sr->src->ops->payload == FR_PAYLOAD_MESSAGE;
+            sr->src->listener = (fr_source_listener_t){
+                .assign = on_assign, .revoke = on_revoke, .ctx = e};
+        }
         sr->views = calloc(cfg->nviews ? cfg->nviews : 1, sizeof *sr->views);
         if (!sr->views)
             goto nomem;
@@ -195,23 +458,38 @@ int fr_engine_new(const fr_config_t *cfg, fr_store_t *store, fr_source_t **sourc
     }
     for (size_t s = 0; s < cfg->nsources; s++) {
         source_rt_t *sr = &e->srcs[s];
-        if (!sr->src)
-            continue;
-        fr_store_pos_t pos;
-        rc = fr_store_pos_get(e->rd, (int)s, 0, &pos);
-        if (rc == 0) {
-            sr->next = pos.next_offset;
-            sr->wm = pos.watermark;
-        } else if (rc != FR_ENOTFOUND) {
-            break;
+        if (!sr->src || sr->src->ops->dead_letter)
+            continue; /* a group's partitions arrive through the listener */
+        /* a source of fixed partitions (the embedded log: partition 0) */
+        int32_t parts[64];
+        size_t np = 0;
+        rc = sr->src->ops->partitions(sr->src, parts, 64, &np);
+        for (size_t i = 0; !rc && i < np; i++) {
+            part_rt_t *pr = part_get(sr, parts[i]);
+            if (!pr) {
+                rc = FR_ENOMEM;
+                break;
+            }
+            fr_store_pos_t pos;
+            rc = fr_store_pos_get(e->rd, (int)s, parts[i], &pos);
+            if (rc == 0) {
+                pr->next = pos.next_offset;
+                pr->wm = pos.watermark;
+            } else if (rc != FR_ENOTFOUND) {
+                break;
+            }
+            pr->assigned = 1;
+            pr->committed = pr->next;
+            pr->committed_wm = pr->wm;
+            rc = fr_source_seek(sr->src, parts[i], pr->next);
         }
-        rc = fr_source_seek(sr->src, 0, sr->next);
         if (rc)
             break;
     }
     fr_store_rd_end(e->rd);
     if (rc)
         goto fail;
+    publish(e);
     *out = e;
     return 0;
 nomem:
@@ -226,6 +504,13 @@ void fr_engine_free(fr_engine_t *e)
 {
     if (!e)
         return;
+    /* sources first, while the engine is whole: leaving a consumer group
+     * revokes its partitions through the listener, which commits */
+    if (e->srcs)
+        for (size_t s = 0; s < e->cfg->nsources; s++) {
+            fr_source_close(e->srcs[s].src);
+            e->srcs[s].src = NULL;
+        }
     if (e->views)
         for (size_t v = 0; v < e->cfg->nviews; v++) {
             fr_map_t *m = &e->views[v].map;
@@ -236,8 +521,9 @@ void fr_engine_free(fr_engine_t *e)
         }
     if (e->srcs)
         for (size_t s = 0; s < e->cfg->nsources; s++) {
-            fr_source_close(e->srcs[s].src);
             free(e->srcs[s].views);
+            free(e->srcs[s].parts);
+            fr_decoder_free(e->srcs[s].dec);
             for (size_t p = 0; p < e->srcs[s].nproj; p++)
                 fr_record_proj_destroy(&e->srcs[s].proj[p]);
         }
@@ -252,6 +538,9 @@ void fr_engine_free(fr_engine_t *e)
     free(e->vals);
     free(e->hvals);
     free(e->puts);
+    free(e->posv);
+    free(e->snap);
+    pthread_mutex_destroy(&e->snap_lock);
     free(e);
 }
 
@@ -398,32 +687,27 @@ static void hint(fr_engine_t *e, int s, const fr_source_rec_t *r, int find)
 }
 
 /*
- * Applies one record to every view of its source.  All the entries it
- * needs are found (or loaded from the store) first: a store that fails
- * then leaves every state as it was, and the caller can retry the record.
- * A failure after that (out of memory inside aggregation) may leave the
- * record applied to some views only: FR_ENOMEM, and the caller must not
- * go on with this in-memory state.
+ * Applies one decoded event (vals, ts) at (partition pr, offset) to every
+ * view of source s.  All the entries it needs are found (or loaded from
+ * the store) first: a store that fails then leaves every state as it was,
+ * and the caller can retry the record.  A failure after that (out of
+ * memory inside aggregation) may leave the record applied to some views
+ * only: FR_ENOMEM, and the caller must not go on with this in-memory state.
  */
-static int apply_record(fr_engine_t *e, int s, const fr_source_rec_t *r)
+static int apply_values(fr_engine_t *e, int s, int32_t partition, part_rt_t *pr, uint64_t offset,
+                        const fr_value_t *vals, int64_t ts)
 {
     source_rt_t *sr = &e->srcs[s];
-    const fr_record_proj_t *pj = proj_for(e, s, fr_record_fingerprint(r->data, r->len));
-    int64_t ts;
-    if (!pj || fr_record_decode(pj, r->data, r->len, e->vals, &ts)) {
-        stat_add(&e->stats.undecodable, 1);
-        return 0;
-    }
     fr_map_slot_t *ens[FR_CONFIG_MAX_VIEWS];
     for (size_t i = 0; i < sr->nviews; i++) {
         int v = sr->views[i];
         const fr_view_spec_t *vs = &e->cfg->views[v];
         ens[i] = NULL;
-        if (!fr_filter_match(&vs->filter, e->vals))
+        if (!fr_filter_match(&vs->filter, vals))
             continue;
         char tmp[24];
         const char *key;
-        int klen = fr_entity_key(&e->vals[vs->entity], tmp, &key);
+        int klen = fr_entity_key(&vals[vs->entity], tmp, &key);
         if (klen <= 0)
             continue; /* ingest guarantees a key; an old record may lack one */
         int rc;
@@ -432,25 +716,84 @@ static int apply_record(fr_engine_t *e, int s, const fr_source_rec_t *r)
         if (!ens[i])
             return rc;
     }
-    uint32_t part = (uint32_t)r->partition;
+    uint32_t part = (uint32_t)partition;
     for (size_t i = 0; i < sr->nviews; i++) {
         fr_map_slot_t *en = ens[i];
         if (!en)
             continue;
-        if (en->user32 == part && r->offset < en->user64)
+        if (en->user32 == part && offset < en->user64)
             continue; /* the stored state holds this record already */
         const fr_view_spec_t *vs = &e->cfg->views[sr->views[i]];
-        if (fr_agg_state_apply(en->value, &vs->plan, ts, r->offset, e->vals) ||
+        if (fr_agg_state_apply(en->value, &vs->plan, ts, offset, vals) ||
             mark_dirty(e, sr->views[i], en))
             return FR_ENOMEM;
         en->user32 = part;
-        en->user64 = r->offset + 1;
+        en->user64 = offset + 1;
         e->applied++;
     }
-    if (ts > sr->wm)
-        sr->wm = ts;
-    sr->next = r->offset + 1;
-    sr->moved = 1;
+    if (ts > pr->wm)
+        pr->wm = ts;
+    pr->next = offset + 1;
+    pr->moved = 1;
+    return 0;
+}
+
+/* A typed record of the embedded log. */
+static int apply_record(fr_engine_t *e, int s, part_rt_t *pr, const fr_source_rec_t *r)
+{
+    const fr_record_proj_t *pj = proj_for(e, s, fr_record_fingerprint(r->data, r->len));
+    int64_t ts;
+    if (!pj || fr_record_decode(pj, r->data, r->len, e->vals, &ts)) {
+        stat_add(&e->stats.undecodable, 1);
+        pr->next = r->offset + 1;
+        pr->moved = 1;
+        return 0;
+    }
+    return apply_values(e, s, r->partition, pr, r->offset, e->vals, ts);
+}
+
+/*
+ * A message as its producer wrote it (Kafka): decoded here, checked for
+ * lateness against its partition's watermark and for a timestamp too far
+ * ahead (DESIGN §2), and applied, or handed to the dead-letter queue with
+ * its reason.  FR_EUNAVAIL when the schema registry is unreachable (the
+ * record is neither applied nor refused: retry it).
+ */
+static int apply_message(fr_engine_t *e, int s, part_rt_t *pr, const fr_source_rec_t *r)
+{
+    source_rt_t *sr = &e->srcs[s];
+    const fr_source_spec_t *spec = &e->cfg->sources[s];
+    if (!sr->dec) {
+        int rc = fr_decoder_new(e->cfg, s, e->avro_lookup, e->avro_ctx, &sr->dec);
+        if (rc)
+            return rc;
+    }
+    fr_reject_t rej = {0};
+    int64_t ts = 0;
+    int rc = fr_decoder_decode(sr->dec, r->data, r->len, e->vals, &ts, &rej);
+    if (rc == FR_EUNAVAIL || rc == FR_ENOMEM)
+        return rc;
+    if (!rc && ts > fr_now_ms() + e->cfg->processor.max_future_ms) {
+        rej.reason = "future_timestamp";
+        snprintf(rej.detail, sizeof rej.detail,
+                 "event time is further ahead of the clock than processor.max_future_ms");
+        rc = FR_ELIMIT;
+    } else if (!rc && pr->wm != INT64_MIN && ts < pr->wm - spec->horizon_ms) {
+        rej.reason = "late";
+        snprintf(rej.detail, sizeof rej.detail,
+                 "event time is older than the watermark minus the largest window");
+        rc = FR_ELIMIT;
+    }
+    if (!rc)
+        return apply_values(e, s, r->partition, pr, r->offset, e->vals, ts);
+    rc = sr->src->ops->dead_letter(sr->src, r, rej.reason ? rej.reason : "undecodable",
+                                   rej.detail);
+    if (rc)
+        return rc;
+    stat_add(&e->stats.undecodable, 1);
+    sr->dead++;
+    pr->next = r->offset + 1;
+    pr->moved = 1;
     return 0;
 }
 
@@ -486,14 +829,38 @@ static void evict(fr_engine_t *e)
     }
 }
 
+/* Makes the dead letters handed to sources durable before positions pass
+ * them.  0; FR_EUNAVAIL (not yet); FR_EIO (lost: the source was reset). */
+static int flush_dead(fr_engine_t *e)
+{
+    for (size_t s = 0; s < e->cfg->nsources; s++) {
+        source_rt_t *sr = &e->srcs[s];
+        if (!sr->dead || !sr->src->ops->flush)
+            continue;
+        int rc = sr->src->ops->flush(sr->src, 5000);
+        if (rc == FR_EIO) {
+            fr_warn("source %s: dead letters were lost; reprocessing from the committed "
+                    "positions", e->cfg->sources[s].name);
+            reset_source(e, (int)s);
+        }
+        if (rc)
+            return rc;
+        sr->dead = 0;
+    }
+    return 0;
+}
+
 int fr_engine_commit(fr_engine_t *e)
 {
-    int moved = 0;
-    for (size_t s = 0; s < e->cfg->nsources; s++)
-        moved |= e->srcs[s].moved;
+    int moved = any_moved(e);
     if (!e->ndirty && !moved)
         return 0;
     uint64_t t0 = fr_mono_ns();
+    int rc = flush_dead(e);
+    if (rc) {
+        stat_add(&e->stats.commit_errors, 1);
+        return rc;
+    }
     if (e->puts_cap < e->ndirty) {
         fr_store_put_t *p = realloc(e->puts, e->ndirty * sizeof *p);
         if (!p)
@@ -506,7 +873,6 @@ int fr_engine_commit(fr_engine_t *e)
         e->puts_cap = e->ndirty;
     }
     fr_buf_reset(&e->enc);
-    int rc = 0;
     size_t n = 0;
     /* no insert or delete happens until the flags are cleared below, so
      * the slots found here stay put */
@@ -529,23 +895,37 @@ int fr_engine_commit(fr_engine_t *e)
             .vlen = off, /* an offset until enc stops moving */
             .stamp = {.partition = part, .next_offset = slot->user64, .epoch = e->epoch}};
     }
+    size_t npos = 0;
     if (!rc) {
         for (size_t i = 0; i < n; i++) {
             size_t off = e->puts[i].vlen, end = i + 1 < n ? e->puts[i + 1].vlen : e->enc.len;
             e->puts[i].val = e->enc.p + off;
             e->puts[i].vlen = end - off;
         }
-        fr_store_pos_t pos[FR_CONFIG_MAX_SOURCES];
-        size_t npos = 0;
-        for (size_t s = 0; s < e->cfg->nsources; s++) {
-            if (!e->srcs[s].src || !e->srcs[s].moved)
-                continue;
-            pos[npos++] = (fr_store_pos_t){.source = (int)s, .partition = 0,
-                                           .next_offset = e->srcs[s].next,
-                                           .watermark = e->srcs[s].wm};
+        for (size_t s = 0; !rc && s < e->cfg->nsources; s++) {
+            source_rt_t *sr = &e->srcs[s];
+            for (size_t p = 0; sr->src && p < sr->nparts; p++) {
+                if (!sr->parts[p].assigned || !sr->parts[p].moved)
+                    continue;
+                if (npos == e->posv_cap) {
+                    size_t cap = e->posv_cap ? e->posv_cap * 2 : 16;
+                    fr_store_pos_t *pv = realloc(e->posv, cap * sizeof *pv);
+                    if (!pv) {
+                        rc = FR_ENOMEM;
+                        break;
+                    }
+                    e->posv = pv;
+                    e->posv_cap = cap;
+                }
+                e->posv[npos++] = (fr_store_pos_t){.source = (int)s,
+                                                   .partition = (int32_t)p,
+                                                   .next_offset = sr->parts[p].next,
+                                                   .watermark = sr->parts[p].wm};
+            }
         }
-        rc = fr_store_commit(e->store, e->puts, n, pos, npos, e->epoch);
     }
+    if (!rc)
+        rc = fr_store_commit(e->store, e->puts, n, e->posv, npos, e->epoch);
     if (rc) {
         stat_add(&e->stats.commit_errors, 1);
         return rc;
@@ -555,13 +935,36 @@ int fr_engine_commit(fr_engine_t *e)
     e->ndirty = 0;
     fr_buf_reset(&e->dkeys);
     for (size_t s = 0; s < e->cfg->nsources; s++)
-        e->srcs[s].moved = 0;
+        for (size_t p = 0; p < e->srcs[s].nparts; p++) {
+            part_rt_t *pr = &e->srcs[s].parts[p];
+            if (pr->assigned && pr->moved) {
+                pr->committed = pr->next;
+                pr->committed_wm = pr->wm;
+            }
+            pr->moved = 0;
+        }
+    publish(e);
     stat_add(&e->stats.commits, 1);
     stat_set(&e->stats.last_commit_us, (fr_mono_ns() - t0) / 1000);
     __atomic_store_n(&e->stats.last_commit_ms, fr_now_ms(), __ATOMIC_RELAXED);
     evict(e);
     trim_logs(e);
     return 0;
+}
+
+/* Reads every assigned partition of source s again from what is applied
+ * (records polled but not applied are dropped by the caller). */
+static int seek_back(fr_engine_t *e, source_rt_t *sr)
+{
+    (void)e;
+    int rc = 0;
+    for (size_t p = 0; p < sr->nparts; p++)
+        if (sr->parts[p].assigned) {
+            int r = fr_source_seek(sr->src, (int32_t)p, sr->parts[p].next);
+            if (r && !rc)
+                rc = r;
+        }
+    return rc;
 }
 
 int fr_engine_step(fr_engine_t *e, int timeout_ms, size_t *napplied)
@@ -571,28 +974,39 @@ int fr_engine_step(fr_engine_t *e, int timeout_ms, size_t *napplied)
     rc = fr_store_rd_begin(e->rd);
     if (rc)
         return rc;
+    e->in_rd = 1;
     for (size_t s = 0; !rc && s < e->cfg->nsources; s++) {
         source_rt_t *sr = &e->srcs[s];
         if (!sr->src)
             continue;
         size_t n = 0;
         rc = fr_source_poll(sr->src, e->recs, POLL_MAX, &n, 0);
+        if (e->failed) {
+            rc = e->failed;
+            n = 0;
+        }
         for (size_t i = 0; !rc && i < n; i++) {
-            if (i + PF_SLOT < n)
-                hint(e, (int)s, &e->recs[i + PF_SLOT], 0);
-            if (i + PF_STATE < n)
-                hint(e, (int)s, &e->recs[i + PF_STATE], 1);
-            if (e->recs[i].offset < sr->next)
-                continue; /* already applied (re-delivered) */
-            rc = apply_record(e, (int)s, &e->recs[i]);
+            const fr_source_rec_t *r = &e->recs[i];
+            if (!sr->messages) {
+                if (i + PF_SLOT < n)
+                    hint(e, (int)s, &e->recs[i + PF_SLOT], 0);
+                if (i + PF_STATE < n)
+                    hint(e, (int)s, &e->recs[i + PF_STATE], 1);
+            }
+            part_rt_t *pr = r->partition >= 0 && (size_t)r->partition < sr->nparts
+                                ? &sr->parts[r->partition]
+                                : NULL;
+            if (!pr || !pr->assigned || r->offset < pr->next)
+                continue; /* not ours (any more), or applied already (re-delivered) */
+            rc = sr->messages ? apply_message(e, (int)s, pr, r) : apply_record(e, (int)s, pr, r);
         }
         fr_source_release(sr->src);
         stat_add(&e->stats.applied, e->applied);
         e->applied = 0;
-        if (rc && rc != FR_ENOMEM) {
-            /* the store failed before the record was applied: read it
-             * (and what followed) again on the next round */
-            int src_rc = fr_source_seek(sr->src, sr->partition, sr->next);
+        if (rc && rc != FR_ENOMEM && !e->failed) {
+            /* the store (or the registry) failed before the record was
+             * applied: read it (and what followed) again on the next round */
+            int src_rc = seek_back(e, sr);
             if (src_rc)
                 rc = src_rc;
         }
@@ -600,7 +1014,9 @@ int fr_engine_step(fr_engine_t *e, int timeout_ms, size_t *napplied)
         total += n;
         any_full |= n == POLL_MAX;
     }
-    fr_store_rd_end(e->rd);
+    if (e->in_rd)
+        fr_store_rd_end(e->rd);
+    e->in_rd = 0;
     if (napplied)
         *napplied = total;
     if (rc)
@@ -610,9 +1026,7 @@ int fr_engine_step(fr_engine_t *e, int timeout_ms, size_t *napplied)
     int due = e->ndirty &&
               (caught_up || e->ndirty >= MAX_DIRTY ||
                now - e->first_dirty_ns >= (uint64_t)e->cfg->processor.commit_interval_ms * 1000000u);
-    int moved = 0;
-    for (size_t s = 0; s < e->cfg->nsources; s++)
-        moved |= e->srcs[s].moved;
+    int moved = any_moved(e);
     if (!e->manual && (due || (moved && caught_up)) && now >= e->retry_at_ns) {
         rc = fr_engine_commit(e);
         if (rc) {
@@ -620,6 +1034,8 @@ int fr_engine_step(fr_engine_t *e, int timeout_ms, size_t *napplied)
             return rc;
         }
     }
+    if (now - e->snap_at_ns > 500000000u)
+        publish(e);
     if (total == 0 && timeout_ms > 0) {
         /* idle: wait for appends on the first source that can wake us */
         for (size_t s = 0; s < e->cfg->nsources; s++) {
@@ -630,7 +1046,7 @@ int fr_engine_step(fr_engine_t *e, int timeout_ms, size_t *napplied)
             break;
         }
     }
-    return rc;
+    return e->failed ? e->failed : rc;
 }
 
 int fr_engine_run(fr_engine_t *e, volatile sig_atomic_t *stop)
@@ -691,4 +1107,25 @@ uint64_t fr_engine_lag(const fr_engine_t *e)
         if (e->srcs[s].src && e->srcs[s].src->ops->lag)
             lag += e->srcs[s].src->ops->lag(e->srcs[s].src);
     return lag;
+}
+
+void fr_engine_set_avro_lookup(fr_engine_t *e, fr_avro_lookup_fn fn, void *ctx)
+{
+    e->avro_lookup = fn;
+    e->avro_ctx = ctx;
+}
+
+uint64_t fr_engine_epoch(const fr_engine_t *e)
+{
+    return __atomic_load_n(&e->epoch, __ATOMIC_RELAXED);
+}
+
+int fr_engine_parts(fr_engine_t *e, fr_engine_part_t *out, size_t max, size_t *n)
+{
+    pthread_mutex_lock(&e->snap_lock);
+    *n = e->nsnap < max ? e->nsnap : max;
+    if (*n)
+        memcpy(out, e->snap, *n * sizeof *out);
+    pthread_mutex_unlock(&e->snap_lock);
+    return 0;
 }

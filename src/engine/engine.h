@@ -22,6 +22,7 @@
 
 #include "config/config.h"
 #include "core/buf.h"
+#include "event/decode.h"
 #include "source/source.h"
 #include "store/store.h"
 
@@ -30,7 +31,8 @@ typedef struct fr_engine fr_engine_t;
 typedef struct fr_engine_stats {
     uint64_t records;        /* records read */
     uint64_t applied;        /* (record, view) applications */
-    uint64_t undecodable;    /* records skipped: unknown schema or corrupt */
+    uint64_t undecodable;    /* records skipped or dead-lettered: unknown schema,
+                                corrupt, mistyped, late, future */
     uint64_t commits;
     uint64_t commit_errors;
     uint64_t entities_cached;
@@ -61,6 +63,26 @@ void fr_engine_free(fr_engine_t *e);
  * applied.  0 or a store error (state kept: the next commit retries).
  */
 int fr_engine_step(fr_engine_t *e, int timeout_ms, size_t *n);
+
+/* Where Avro messages' writer schemas come from (the schema registry);
+ * set before the first step. */
+void fr_engine_set_avro_lookup(fr_engine_t *e, fr_avro_lookup_fn fn, void *ctx);
+
+/* One partition this engine applies, for status output. */
+typedef struct fr_engine_part {
+    int source;
+    int32_t partition;
+    uint64_t next;      /* next offset not yet committed to the store */
+    int64_t watermark;  /* committed with it; INT64_MIN: none yet */
+    uint64_t end;       /* the partition's end offset if the source knows it, else UINT64_MAX */
+} fr_engine_part_t;
+
+/* The partitions assigned now (as of the last commit or assignment change,
+ * or half a second ago), at most max; *n receives how many.  Any thread. */
+int fr_engine_parts(fr_engine_t *e, fr_engine_part_t *out, size_t max, size_t *n);
+
+/* The fencing epoch of this engine's commits (0: embedded, no group). */
+uint64_t fr_engine_epoch(const fr_engine_t *e);
 
 /* With 0, fr_engine_step never commits by itself (benchmarks, tools that
  * commit at chosen points); 1 (the default) restores the policy above. */

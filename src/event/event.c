@@ -322,3 +322,22 @@ int fr_filter_match(const fr_filter_spec_t *f, const fr_value_t *vals)
     default: return 0;
     }
 }
+
+int fr_event_check_keys(const fr_config_t *cfg, int src, const fr_value_t *vals, fr_reject_t *rej)
+{
+    for (size_t v = 0; v < cfg->nviews; v++) {
+        const fr_view_spec_t *vs = &cfg->views[v];
+        if (vs->source != src)
+            continue;
+        char tmp[24];
+        const char *key;
+        int kl = fr_entity_key(&vals[vs->entity], tmp, &key);
+        if (kl <= 0 || kl > cfg->server.max_key_bytes) {
+            rej->reason = "bad_entity_key";
+            snprintf(rej->detail, sizeof rej->detail, "entity field '%s' must be 1..%d bytes",
+                     cfg->sources[src].fields[vs->entity].name, cfg->server.max_key_bytes);
+            return FR_ELIMIT;
+        }
+    }
+    return 0;
+}

@@ -100,25 +100,8 @@ static int add_event(const fr_config_t *cfg, int src, batch_t *b, json_t *obj, c
     ev->json = raw ? NULL : obj;
     const fr_source_spec_t *spec = &cfg->sources[src];
     rc = fr_event_from_json(spec, obj, vals, &ev->ts, rej);
-    if (!rc) {
-        /* every view on this source needs a usable entity key */
-        for (size_t v = 0; v < cfg->nviews; v++) {
-            const fr_view_spec_t *vs = &cfg->views[v];
-            if (vs->source != src)
-                continue;
-            char tmp[24];
-            const char *key;
-            int kl = fr_entity_key(&vals[vs->entity], tmp, &key);
-            if (kl <= 0 || kl > cfg->server.max_key_bytes) {
-                rej->reason = "bad_entity_key";
-                snprintf(rej->detail, sizeof rej->detail,
-                         "entity field '%s' must be 1..%d bytes", spec->fields[vs->entity].name,
-                         cfg->server.max_key_bytes);
-                rc = FR_ELIMIT;
-                break;
-            }
-        }
-    }
+    if (!rc)
+        rc = fr_event_check_keys(cfg, src, vals, rej);
     if (rc) {
         ev->reason = rej->reason;
         ev->detail = rej->detail;

@@ -546,6 +546,26 @@ static enum MHD_Result get_status(fr_server_t *srv, struct MHD_Connection *c, in
                       ",\"last_commit_us\":%" PRIu64 ",\"last_commit_ms\":%" PRId64 "}",
                       st.records, st.applied, st.undecodable, st.commits, st.commit_errors,
                       st.entities_cached, st.last_commit_us, st.last_commit_ms);
+        /* per partition: committed position, end, lag (Kafka sources) */
+        fr_engine_part_t parts[512];
+        size_t np = 0;
+        fr_engine_parts(srv->o.engine, parts, 512, &np);
+        fr_buf_printf(&b, ",\"epoch\":%" PRIu64 ",\"partitions\":[",
+                      fr_engine_epoch(srv->o.engine));
+        for (size_t i = 0; i < np; i++) {
+            const fr_engine_part_t *p = &parts[i];
+            fr_buf_addstr(&b, i ? ",{\"source\":" : "{\"source\":");
+            fr_jw_cstr(&b, cfg->sources[p->source].name);
+            fr_buf_printf(&b, ",\"partition\":%" PRId32 ",\"committed_offset\":%" PRIu64,
+                          p->partition, p->next);
+            if (p->end != UINT64_MAX)
+                fr_buf_printf(&b, ",\"end_offset\":%" PRIu64 ",\"lag\":%" PRIu64, p->end,
+                              p->end > p->next ? p->end - p->next : 0);
+            if (p->watermark != INT64_MIN)
+                fr_buf_printf(&b, ",\"watermark\":%" PRId64, p->watermark);
+            fr_buf_addc(&b, '}');
+        }
+        fr_buf_addc(&b, ']');
     }
     fr_buf_addc(&b, '}');
     enum MHD_Result ret = send_buf(c, 200, &b);

@@ -18,12 +18,47 @@ typedef struct fr_source_rec {
     uint64_t offset;
     const void *data; /* valid until the next poll or release */
     size_t len;
+    const void *key;  /* the message key, if any (Kafka); same lifetime */
+    size_t klen;
+    void *opaque;     /* the backend's handle of the record */
 } fr_source_rec_t;
 
 typedef struct fr_source fr_source_t;
 
+/*
+ * A source whose partitions come and go (Kafka consumer groups) tells the
+ * processor through a listener, from inside poll:
+ *   assign: the partitions now read by this instance; the listener fills
+ *     next[i] with the offset to resume partition parts[i] from (its
+ *     position in the store, UINT64_MAX: from the earliest retained).
+ *     Nonzero: the assignment cannot be taken up (the store is down); the
+ *     source then fails its poll.
+ *   revoke: the partitions go to another instance; the listener commits
+ *     what it applied from them and forgets their state before returning.
+ */
+typedef struct fr_source_listener {
+    int (*assign)(void *ctx, fr_source_t *s, const int32_t *parts, size_t n, uint64_t *next);
+    void (*revoke)(void *ctx, fr_source_t *s, const int32_t *parts, size_t n);
+    void *ctx;
+} fr_source_listener_t;
+
+/* What a record holds. */
+typedef enum {
+    FR_PAYLOAD_RECORD = 0, /* a typed record of event/ (the embedded log) */
+    FR_PAYLOAD_MESSAGE     /* an event as its producer wrote it: JSON or Avro per
+                              the source's format (Kafka, files) */
+} fr_payload_t;
+
+/* One partition's standing, for status output. */
+typedef struct fr_source_part_info {
+    int32_t partition;
+    uint64_t position;   /* next offset this instance reads */
+    uint64_t end;        /* the partition's end (high watermark); UINT64_MAX unknown */
+} fr_source_part_info_t;
+
 typedef struct fr_source_ops {
     const char *kind;
+    fr_payload_t payload;
     /* Partitions this instance reads now (embedded: one, number 0). */
     int (*partitions)(fr_source_t *s, int32_t *parts, size_t max, size_t *n);
     /* The next poll of partition returns records from offset on. */
@@ -44,12 +79,25 @@ typedef struct fr_source_ops {
                 size_t *n);
     /* Records written but not yet polled (lag), summed over partitions. */
     uint64_t (*lag)(fr_source_t *s);
+    /* Optional: the partitions read now and where they stand; *n entries. */
+    int (*part_info)(fr_source_t *s, fr_source_part_info_t *out, size_t max, size_t *n);
+    /* Optional (sources that dead-letter at processing time): hands a
+     * refused record to the dead-letter queue with why.  Queued, not yet
+     * durable: see flush. */
+    int (*dead_letter)(fr_source_t *s, const fr_source_rec_t *r, const char *reason,
+                       const char *detail);
+    /* Optional: makes every dead letter handed over so far durable (the
+     * processor calls it before committing positions past them).  0;
+     * FR_EUNAVAIL (not yet: retry); FR_EIO (some were lost: reprocess from
+     * the committed positions). */
+    int (*flush)(fr_source_t *s, int timeout_ms);
     void (*close)(fr_source_t *s);
 } fr_source_ops_t;
 
 struct fr_source {
     const fr_source_ops_t *ops;
     int index; /* the source's index in the configuration */
+    fr_source_listener_t listener; /* set by the processor before the first poll */
 };
 
 static inline int fr_source_seek(fr_source_t *s, int32_t p, uint64_t off)

@@ -80,6 +80,10 @@ typedef struct fr_store_ops {
     int (*commit)(fr_store_t *s, const fr_store_put_t *puts, size_t nputs,
                   const fr_store_pos_t *pos, size_t npos, uint64_t epoch);
     int (*entities)(fr_store_t *s, int view, uint64_t *n);
+    /* A fencing epoch greater than every one handed out before, by any
+     * process on this store (a processor takes one on every assignment of
+     * partitions, so an older owner's commits are refused). */
+    int (*next_epoch)(fr_store_t *s, uint64_t *epoch);
     /* Optional: makes every commit so far durable (a store that defers
      * flushing commits); NULL when commits are durable as they return. */
     int (*sync)(fr_store_t *s);
@@ -155,6 +159,11 @@ static inline void fr_store_rd_free(fr_store_rd_t *rd)
  * store error (then nothing, or on Cluster only keys that were not stale,
  * were written: retrying the same commit is safe).
  */
+/* 0 with a new fencing epoch, or a store error. */
+static inline int fr_store_next_epoch(fr_store_t *s, uint64_t *epoch)
+{
+    return s->ops->next_epoch(s, epoch);
+}
 static inline int fr_store_commit(fr_store_t *s, const fr_store_put_t *puts, size_t nputs,
                                   const fr_store_pos_t *pos, size_t npos, uint64_t epoch)
 {

@@ -153,6 +153,23 @@ static int l_commit(fr_store_t *s, const fr_store_put_t *puts, size_t nputs,
     for (size_t i = 0; !rc && i < nputs; i++) {
         const fr_store_put_t *p = &puts[i];
         MDB_val k = {p->klen, (void *)p->key};
+        if (epoch) {
+            /* processors of a consumer group share the store: refuse a
+             * zombie's write, skip one the stored state already holds */
+            MDB_val old;
+            if (mdb_get(txn, ls->views[p->view], &k, &old) == 0 && old.mv_size >= STAMP_BYTES) {
+                const uint8_t *ob = old.mv_data;
+                if (fr_load_u64(ob + 12) > epoch) {
+                    rc = FR_ECONFLICT;
+                    break;
+                }
+                uint32_t op = (uint32_t)ob[0] | (uint32_t)ob[1] << 8 | (uint32_t)ob[2] << 16 |
+                              (uint32_t)ob[3] << 24;
+                if (op == (uint32_t)p->stamp.partition &&
+                    fr_load_u64(ob + 4) >= p->stamp.next_offset)
+                    continue;
+            }
+        }
         if (!p->val) {
             rc = mdb_del(txn, ls->views[p->view], &k, NULL);
             if (rc == MDB_NOTFOUND)
@@ -181,12 +198,17 @@ static int l_commit(fr_store_t *s, const fr_store_put_t *puts, size_t nputs,
         fr_store_u64(vb + 8, (uint64_t)pos[i].watermark);
         fr_store_u64(vb + 16, (uint64_t)now);
         fr_store_u64(vb + 24, epoch);
-        MDB_val k = {(size_t)kl, kb}, v = {32, vb};
+        MDB_val k = {(size_t)kl, kb}, v = {32, vb}, old;
+        if (kl >= 0 && epoch && mdb_get(txn, ls->pos, &k, &old) == 0 && old.mv_size >= 32 &&
+            fr_load_u64((const uint8_t *)old.mv_data + 24) > epoch) {
+            rc = FR_ECONFLICT;
+            break;
+        }
         rc = kl < 0 ? EINVAL : mdb_put(txn, ls->pos, &k, &v, 0);
     }
     if (rc) {
         mdb_txn_abort(txn);
-        return fr_mdb_rc(rc);
+        return rc == FR_ECONFLICT ? rc : fr_mdb_rc(rc);
     }
     return fr_mdb_rc(mdb_txn_commit(txn));
 }
@@ -195,6 +217,36 @@ static int l_entities(fr_store_t *s, int view, uint64_t *n)
 {
     lstore_t *ls = (lstore_t *)s;
     return fr_mdb_entries(ls->env, ls->views[view], n);
+}
+
+static int l_next_epoch(fr_store_t *s, uint64_t *epoch)
+{
+    lstore_t *ls = (lstore_t *)s;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(ls->env, NULL, 0, &txn);
+    if (rc)
+        return fr_mdb_rc(rc);
+    static const char key[] = "\0epoch"; /* no source name is empty */
+    MDB_val k = {sizeof key - 1, (void *)key}, v;
+    uint64_t e = 1;
+    rc = mdb_get(txn, ls->pos, &k, &v);
+    if (rc == 0 && v.mv_size == 8)
+        e = fr_load_u64(v.mv_data) + 1;
+    else if (rc && rc != MDB_NOTFOUND)
+        goto out;
+    uint8_t b[8];
+    fr_store_u64(b, e);
+    v = (MDB_val){8, b};
+    rc = mdb_put(txn, ls->pos, &k, &v, 0);
+    if (!rc) {
+        rc = mdb_txn_commit(txn);
+        if (!rc)
+            *epoch = e;
+        return fr_mdb_rc(rc);
+    }
+out:
+    mdb_txn_abort(txn);
+    return fr_mdb_rc(rc);
 }
 
 static int l_sync(fr_store_t *s)
@@ -221,6 +273,7 @@ static const fr_store_ops_t lmdb_ops = {
     .rd_end = l_rd_end,
     .rd_free = l_rd_free,
     .commit = l_commit,
+    .next_epoch = l_next_epoch,
     .entities = l_entities,
     .sync = l_sync,
     .close = l_close,

@@ -1691,6 +1691,25 @@ static int r_entities(fr_store_t *s, int view, uint64_t *n)
     return rc;
 }
 
+static int r_next_epoch(fr_store_t *s, uint64_t *epoch)
+{
+    rstore_t *st = (rstore_t *)s;
+    static const char key[] = "fr:epoch";
+    const char *argv[2] = {"INCR", key};
+    size_t lens[2] = {4, sizeof key - 1};
+    cmd_t c = {.key = key, .klen = sizeof key - 1, .argc = 2, .argv = argv, .lens = lens};
+    redisReply *r = NULL;
+    pthread_mutex_lock(&st->wlock);
+    int rc = call_key(st, &st->wl, &c, &r);
+    pthread_mutex_unlock(&st->wlock);
+    if (!rc && r && r->type == REDIS_REPLY_INTEGER && r->integer > 0)
+        *epoch = (uint64_t)r->integer;
+    else if (!rc)
+        rc = FR_ESTORE;
+    freeReplyObject(r);
+    return rc;
+}
+
 static void r_close(fr_store_t *s)
 {
     rstore_t *st = (rstore_t *)s;
@@ -1723,6 +1742,7 @@ static const fr_store_ops_t redis_ops = {
     .rd_end = r_rd_end,
     .rd_free = r_rd_free,
     .commit = r_commit,
+    .next_epoch = r_next_epoch,
     .entities = r_entities,
     .close = r_close,
 };

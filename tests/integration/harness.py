@@ -447,6 +447,44 @@ class RedisServer:
         os.kill(self.proc.pid, sig)
 
 
+def tool_bin(name):
+    """A test tool built beside the freshet binary (tests/tools/NAME.c)."""
+    return os.path.join(os.path.dirname(os.path.dirname(freshet_bin())), os.path.basename(
+        os.path.dirname(freshet_bin())), "tests", "tools", name)
+
+
+class KafkaMock:
+    """librdkafka's mock Kafka cluster (tests/tools/kafka_mock) on loopback;
+    topics = {"name": partitions}.  cmd() sends one control command
+    ("down 1", "up 1", "errors 1 6 5", ...) and returns its answer."""
+
+    def __init__(self, topics, brokers=3):
+        args = [tool_bin("kafka_mock"), "--brokers", str(brokers)]
+        for t, n in topics.items():
+            args += ["--topic", "%s:%d" % (t, n)]
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        _procs.append(self.proc)
+        line = self.proc.stdout.readline().decode().strip()
+        if not line.startswith("bootstrap "):
+            raise RuntimeError("kafka_mock did not start: %r" % line)
+        self.bootstrap = line.split(" ", 1)[1]
+
+    def cmd(self, text):
+        self.proc.stdin.write((text + "\n").encode())
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline().decode().strip()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write(b"quit\n")
+                self.proc.stdin.flush()
+                self.proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                _kill_group(self.proc, signal.SIGKILL)
+
+
 def redis_cluster(n=3):
     """n cluster-mode nodes joined into one cluster (no replicas); returns
     the nodes once every one reports cluster_state:ok."""

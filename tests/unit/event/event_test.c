@@ -6,9 +6,9 @@
 #include "event/event.h"
 
 static fr_field_spec_t fields[] = {
-    {"card_id", FR_T_STRING, false}, {"amount", FR_T_DOUBLE, false},
-    {"n", FR_T_LONG, true},          {"flag", FR_T_BOOL, true},
-    {"country", FR_T_STRING, true},  {"ts", FR_T_LONG, false},
+    {.name = "card_id", .type = FR_T_STRING, .optional = false}, {.name = "amount", .type = FR_T_DOUBLE, .optional = false},
+    {.name = "n", .type = FR_T_LONG, .optional = true},          {.name = "flag", .type = FR_T_BOOL, .optional = true},
+    {.name = "country", .type = FR_T_STRING, .optional = true},  {.name = "ts", .type = FR_T_LONG, .optional = false},
 };
 static fr_source_spec_t src = {.name = "t", .ts_field = 5, .ts_unit_ms = 1, .fields = fields,
                                .nfields = 6};
@@ -133,10 +133,10 @@ Test(record, round_trip_and_corruption)
 Test(record, older_schema_projects_by_name)
 {
     /* writer: (ts long, card_id string, amount long, gone string) */
-    fr_field_spec_t wf[] = {{"ts", FR_T_LONG, false},
-                            {"card_id", FR_T_STRING, false},
-                            {"amount", FR_T_LONG, false},
-                            {"gone", FR_T_STRING, true}};
+    fr_field_spec_t wf[] = {{.name = "ts", .type = FR_T_LONG, .optional = false},
+                            {.name = "card_id", .type = FR_T_STRING, .optional = false},
+                            {.name = "amount", .type = FR_T_LONG, .optional = false},
+                            {.name = "gone", .type = FR_T_STRING, .optional = true}};
     fr_source_spec_t w = {.name = "t", .ts_field = 0, .ts_unit_ms = 1, .fields = wf, .nfields = 4};
     fr_buf_t sch, rec;
     fr_buf_init(&sch, 4096);

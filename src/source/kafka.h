@@ -1,0 +1,47 @@
+/*
+ * kafka.h - a Kafka topic as a source (librdkafka), read with a consumer
+ * group.
+ *
+ * Positions live in the online store, not in Kafka (DESIGN §2): on each
+ * assignment the processor's listener says where every partition resumes,
+ * and on revocation it commits before the partitions move.  Kafka's own
+ * committed offsets are never read; the store is the truth.
+ *
+ * Records are messages as produced (FR_PAYLOAD_MESSAGE): JSON or Avro per
+ * the source's format, decoded by the processor.  Refused messages go to
+ * the source's dead-letter topic (<topic>.dlq by default) with the reason,
+ * detail, topic, partition and offset in headers, through an idempotent
+ * producer that the processor flushes before committing past them.
+ *
+ * The consumer is configured for prompt rebalances (session.timeout.ms
+ * 6000, no auto commit, auto.offset.reset earliest); every other key of the
+ * source's kafka: block is passed to librdkafka as is and wins.
+ */
+#ifndef FR_SOURCE_KAFKA_H
+#define FR_SOURCE_KAFKA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "source/source.h"
+
+/* A consumer of source src's topic in its group (subscribes; partitions
+ * arrive through the listener during polls).  0 or an error, err filled. */
+int fr_kafka_source_open(const fr_config_t *cfg, int src, fr_source_t **out, char *err,
+                         size_t errlen);
+
+/* Message headers of a dead letter, as written. */
+#define FR_DLQ_HDR_REASON "reason"
+#define FR_DLQ_HDR_DETAIL "detail"
+#define FR_DLQ_HDR_TOPIC "topic"
+#define FR_DLQ_HDR_PARTITION "partition"
+#define FR_DLQ_HDR_OFFSET "offset"
+
+/* Sets the properties of the source's kafka: block on conf (librdkafka's
+ * rd_kafka_conf_t), skipping those the client kind rejects when lenient.
+ * 0 or FR_ECONFIG with err filled. */
+int fr_kafka_conf_apply(const fr_kafka_spec_t *k, void *conf, int lenient, char *err,
+                        size_t errlen);
+
+#endif
