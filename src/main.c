@@ -14,6 +14,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "engine/engine.h"
+#include "event/registry.h"
 #include "gen/gen.h"
 #include "serve/demo.h"
 #include "serve/serve.h"
@@ -42,7 +43,8 @@ static void usage(FILE *f)
                "  process   -c FILE            the processor only (log -> online store)\n"
                "  validate  -c FILE            check a configuration file\n"
                "  generate  [--to DEST] ...    synthetic transactions (NDJSON, file or HTTP)\n"
-               "  dlq list  -c FILE            show dead-lettered events\n\n"
+               "  dlq list  -c FILE            show dead-lettered events\n"
+               "  schema    register|list|check -c FILE ...  the Avro schema registry\n\n"
                "`freshet <command> --help` tells more; `freshet --version` the version.\n");
 }
 
@@ -134,6 +136,20 @@ static int schema_lookup(void *ctx, int source, uint64_t fp, fr_buf_t *out)
     return fr_elog_schema_get(ctx, fp, out);
 }
 
+static int avro_lookup(void *ctx, uint32_t id, fr_buf_t *out)
+{
+    return fr_registry_schema(ctx, id, out);
+}
+
+/* Whether any source reads Avro (the processor then needs the registry). */
+static int any_avro(const fr_config_t *cfg)
+{
+    for (size_t s = 0; s < cfg->nsources; s++)
+        if (cfg->sources[s].format == FR_FORMAT_AVRO)
+            return 1;
+    return 0;
+}
+
 /* run / serve / process: which parts to start. */
 enum { PART_SERVE = 1, PART_PROCESS = 2 };
 
@@ -171,12 +187,17 @@ static int cmd_node(int argc, char **argv, int parts)
     fr_engine_t *engine = NULL;
     fr_server_t *srv = NULL;
     fr_demo_t *demo = NULL;
+    fr_registry_t *reg = NULL;
     fr_source_t *sources[FR_CONFIG_MAX_SOURCES] = {0};
     char dir[4096], base_url[300] = "";
     snprintf(dir, sizeof dir, "%s/log", cfg->store.path);
     rc = fr_store_open(cfg, &store, err, sizeof err);
     if (!rc && !o.no_ingest)
         rc = fr_elog_open(dir, cfg, &log, err, sizeof err);
+    /* the schema registry: served by run/serve (embedded), read by the
+     * processor for Avro writer schemas */
+    if (!rc && (parts & PART_SERVE || any_avro(cfg)))
+        rc = fr_registry_open(cfg, &reg, err, sizeof err);
     if (rc)
         goto out;
     if (parts & PART_PROCESS) {
@@ -188,6 +209,8 @@ static int cmd_node(int argc, char **argv, int parts)
             rc = fr_engine_new(cfg, store, sources, schema_lookup, log, &engine, err, sizeof err);
         if (rc)
             goto out;
+        if (reg)
+            fr_engine_set_avro_lookup(engine, avro_lookup, reg);
     }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -196,7 +219,8 @@ static int cmd_node(int argc, char **argv, int parts)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     if (parts & PART_SERVE) {
-        fr_server_opts_t so = {.cfg = cfg, .store = store, .log = log, .engine = engine};
+        fr_server_opts_t so = {
+            .cfg = cfg, .store = store, .log = log, .engine = engine, .registry = reg};
         rc = fr_server_start(&so, &srv, err, sizeof err);
         if (rc)
             goto out;
@@ -234,6 +258,7 @@ out:
     fr_engine_free(engine);
     for (size_t s = 0; s < FR_CONFIG_MAX_SOURCES; s++)
         fr_source_close(sources[s]);
+    fr_registry_close(reg);
     fr_elog_close(log);
     fr_store_close(store);
     fr_config_free(cfg);
@@ -358,6 +383,8 @@ int main(int argc, char **argv)
         return fr_gen_cmd(argc, argv);
     if (!strcmp(cmd, "dlq"))
         return cmd_dlq(argc, argv);
+    if (!strcmp(cmd, "schema"))
+        return fr_schema_main(argc, argv);
     fprintf(stderr, "freshet: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

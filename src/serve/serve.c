@@ -39,6 +39,8 @@ struct fr_server {
     struct MHD_Daemon *d;
     pthread_key_t rd_key;
     int port;
+    fr_registry_t *reg; /* opened here when opts.registry is NULL (embedded only) */
+    char reg_err[256];  /* why it did not open */
 };
 
 typedef struct {
@@ -573,6 +575,88 @@ static enum MHD_Result get_status(fr_server_t *srv, struct MHD_Connection *c, in
     return ret;
 }
 
+/* ---- schema registry (Confluent REST subset, event/registry.h) ----------- */
+
+static int registry_path(const char *url)
+{
+    return strcmp(url, "/subjects") == 0 || strncmp(url, "/subjects/", 10) == 0 ||
+           strncmp(url, "/schemas/", 9) == 0 || strncmp(url, "/compatibility/", 15) == 0 ||
+           strcmp(url, "/config") == 0 || strncmp(url, "/config/", 8) == 0;
+}
+
+/* Appends s percent-encoded (keeping '/' when keep_slash): libmicrohttpd
+ * hands over the path decoded, fr_registry_http takes it as on the wire. */
+static int registry_encode(fr_buf_t *b, const char *s, int keep_slash)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    int rc = 0;
+    for (const unsigned char *p = (const unsigned char *)s; p && *p && !rc; p++) {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+            strchr("-_.~", *p) || (keep_slash && *p == '/'))
+            rc = fr_buf_addc(b, (char)*p);
+        else
+            rc = fr_buf_printf(b, "%%%c%c", hex[*p >> 4], hex[*p & 15]);
+    }
+    return rc;
+}
+
+typedef struct {
+    fr_buf_t *b;
+    int n, rc;
+} registry_query_t;
+
+/* Puts the query arguments back on the path: "?k=v&..." */
+static enum MHD_Result registry_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    (void)kind;
+    registry_query_t *q = cls;
+    int rc = fr_buf_addc(q->b, q->n++ ? '&' : '?');
+    rc = rc ? rc : registry_encode(q->b, key, 0);
+    rc = rc ? rc : fr_buf_addc(q->b, '=');
+    rc = rc ? rc : registry_encode(q->b, value, 0);
+    q->rc = rc;
+    return rc ? MHD_NO : MHD_YES;
+}
+
+static enum MHD_Result registry_route(fr_server_t *srv, struct MHD_Connection *c,
+                                      const char *method, const char *url, req_t *rq)
+{
+    const char *ext = srv->o.cfg->registry.url;
+    fr_registry_t *reg = srv->o.registry ? srv->o.registry : srv->reg;
+    if (ext)
+        return send_error(c, 404, "registry_external",
+                          "the schema registry is external at %s; send %s %s there", ext, method,
+                          url);
+    if (!reg)
+        return send_error(c, 503, "registry_unavailable", "the schema registry did not open: %s",
+                          srv->reg_err);
+    fr_buf_t path, out;
+    fr_buf_init(&path, 16384);
+    fr_buf_init(&out, (size_t)8 << 20);
+    registry_query_t q = {&path, 0, registry_encode(&path, url, 1)};
+    if (!q.rc)
+        MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, registry_arg, &q);
+    int rc = q.rc;
+    enum MHD_Result ret;
+    if (rc) {
+        ret = send_error(c, 414, "uri_too_long", "registry paths are at most %zu bytes", path.max);
+    } else {
+        int status = fr_registry_http(reg, method, path.p, rq->body.p, rq->body.len, &out);
+        struct MHD_Response *r =
+            MHD_create_response_from_buffer(out.len, out.p ? out.p : "", MHD_RESPMEM_MUST_COPY);
+        ret = MHD_NO;
+        if (r) {
+            MHD_add_response_header(r, "Content-Type", FR_REGISTRY_CONTENT_TYPE);
+            ret = MHD_queue_response(c, (unsigned)status, r);
+            MHD_destroy_response(r);
+        }
+    }
+    fr_buf_destroy(&path);
+    fr_buf_destroy(&out);
+    return ret;
+}
+
 static enum MHD_Result route(fr_server_t *srv, struct MHD_Connection *c, const char *method,
                              const char *url, req_t *rq)
 {
@@ -601,6 +685,8 @@ static enum MHD_Result route(fr_server_t *srv, struct MHD_Connection *c, const c
         return get_status(srv, c, 1);
     if (strcmp(url, "/v1/status") == 0 && get)
         return get_status(srv, c, 0);
+    if (registry_path(url))
+        return registry_route(srv, c, method, url, rq);
     int known = strncmp(url, "/v1/features", 12) == 0 || strncmp(url, "/v1/events/", 11) == 0 ||
                 strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0 ||
                 strcmp(url, "/v1/status") == 0;
@@ -704,6 +790,9 @@ int fr_server_start(const fr_server_opts_t *opts, fr_server_t **out, char *err, 
         free(srv);
         return FR_ENOMEM;
     }
+    if (!opts->registry && !cfg->registry.url &&
+        fr_registry_open(cfg, &srv->reg, srv->reg_err, sizeof srv->reg_err))
+        fr_warn("schema registry: %s; its routes answer 503", srv->reg_err);
     srv->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE,
@@ -715,6 +804,7 @@ int fr_server_start(const fr_server_opts_t *opts, fr_server_t **out, char *err, 
         snprintf(err, errlen, "cannot listen on %s:%d (%s)", cfg->server.listen_host,
                  cfg->server.listen_port, strerror(errno));
         pthread_key_delete(srv->rd_key);
+        fr_registry_close(srv->reg);
         free(srv);
         return FR_EIO;
     }
@@ -730,6 +820,7 @@ void fr_server_stop(fr_server_t *srv)
         return;
     MHD_stop_daemon(srv->d);
     pthread_key_delete(srv->rd_key);
+    fr_registry_close(srv->reg);
     free(srv);
 }
 

@@ -1,6 +1,7 @@
 /*
  * serve.h - the HTTP server (libmicrohttpd, epoll, a pool of threads):
- * ingest, feature reads, health, status (DESIGN §4).
+ * ingest, feature reads, health, status, and the embedded schema
+ * registry's Confluent REST subset (DESIGN §4).
  *
  * Every error is a JSON body {"error": "...", "detail": "..."} with a 4xx or
  * 5xx status; bodies, keys and batches are bounded by the server section of
@@ -11,6 +12,7 @@
 
 #include "config/config.h"
 #include "engine/engine.h"
+#include "event/registry.h"
 #include "source/elog.h"
 #include "store/store.h"
 
@@ -21,6 +23,8 @@ typedef struct fr_server_opts {
     fr_store_t *store;
     fr_elog_t *log;         /* NULL: this server takes no events */
     fr_engine_t *engine;    /* NULL: no processor in this process */
+    fr_registry_t *registry; /* NULL: the server opens the embedded schema registry itself
+                                (none when schema_registry.url is set) */
 } fr_server_opts_t;
 
 /* Binds server.listen and starts serving.  0 or an error with err filled. */
