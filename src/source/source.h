@@ -91,6 +91,9 @@ typedef struct fr_source_ops {
      * FR_EUNAVAIL (not yet: retry); FR_EIO (some were lost: reprocess from
      * the committed positions). */
     int (*flush)(fr_source_t *s, int timeout_ms);
+    /* Optional (bounded sources: files, a backfill's range of a topic):
+     * nonzero once every record has been polled. */
+    int (*at_end)(fr_source_t *s);
     void (*close)(fr_source_t *s);
 } fr_source_ops_t;
 
