@@ -82,6 +82,7 @@ typedef struct {
     fr_record_proj_t proj[MAX_PROJ];
     size_t nproj;
     fr_decoder_t *dec;
+    int key_warned; /* said once that messages are not keyed by a view's entity */
 } source_rt_t;
 
 struct fr_engine {
@@ -755,6 +756,34 @@ static int apply_record(fr_engine_t *e, int s, part_rt_t *pr, const fr_source_re
 }
 
 /*
+ * Consumer groups split a topic by partition: a view's states are exact
+ * only if all events of one entity reach one processor, i.e. the messages
+ * are keyed by that view's entity (DESIGN §2).  Says so once per source
+ * when a message's key differs from a view's entity.
+ */
+static void check_key(fr_engine_t *e, int s, const fr_source_rec_t *r)
+{
+    source_rt_t *sr = &e->srcs[s];
+    for (size_t i = 0; i < sr->nviews; i++) {
+        const fr_view_spec_t *vs = &e->cfg->views[sr->views[i]];
+        char tmp[24];
+        const char *key;
+        int klen = fr_entity_key(&e->vals[vs->entity], tmp, &key);
+        if (klen > 0 && ((size_t)klen != r->klen || memcmp(key, r->key, r->klen))) {
+            fr_warn("view %s: messages of source %s are not keyed by its entity %s (key '%.*s', "
+                    "entity '%.*s'); with several processors in the group its states would be "
+                    "split between them: key the topic by %s or run one processor",
+                    vs->name, e->cfg->sources[s].name,
+                    e->cfg->sources[s].fields[vs->entity].name, (int)(r->klen > 64 ? 64 : r->klen),
+                    (const char *)r->key, klen > 64 ? 64 : klen, key,
+                    e->cfg->sources[s].fields[vs->entity].name);
+            sr->key_warned = 1;
+            return;
+        }
+    }
+}
+
+/*
  * A message as its producer wrote it (Kafka): decoded here, checked for
  * lateness against its partition's watermark and for a timestamp too far
  * ahead (DESIGN §2), and applied, or handed to the dead-letter queue with
@@ -786,8 +815,11 @@ static int apply_message(fr_engine_t *e, int s, part_rt_t *pr, const fr_source_r
                  "event time is older than the watermark minus the largest window");
         rc = FR_ELIMIT;
     }
-    if (!rc)
+    if (!rc) {
+        if (r->klen && !sr->key_warned)
+            check_key(e, s, r);
         return apply_values(e, s, r->partition, pr, r->offset, e->vals, ts);
+    }
     rc = sr->src->ops->dead_letter(sr->src, r, rej.reason ? rej.reason : "undecodable",
                                    rej.detail);
     if (rc)
