@@ -12,11 +12,13 @@
 
 #include "config/config.h"
 #include "core/err.h"
+#include "core/jw.h"
 #include "core/log.h"
 #include "engine/engine.h"
 #include "event/registry.h"
 #include "gen/gen.h"
 #include "serve/demo.h"
+#include "serve/ingest.h"
 #include "serve/serve.h"
 #include "source/elog.h"
 #include "source/kafka.h"
@@ -43,7 +45,7 @@ static void usage(FILE *f)
                "  process   -c FILE            the processor only (log -> online store)\n"
                "  validate  -c FILE            check a configuration file\n"
                "  generate  [--to DEST] ...    synthetic transactions (NDJSON, file or HTTP)\n"
-               "  dlq list  -c FILE            show dead-lettered events\n"
+               "  dlq list|replay -c FILE      show / re-feed dead-lettered events\n"
                "  schema    register|list|check -c FILE ...  the Avro schema registry\n\n"
                "`freshet <command> --help` tells more; `freshet --version` the version.\n");
 }
@@ -287,24 +289,54 @@ static int cmd_validate(int argc, char **argv)
     return 0;
 }
 
+typedef struct {
+    const char *source;
+    fr_elog_t *log;
+} print_ctx_t;
+
 static int print_dlq(void *ctx, uint64_t seq, const char *json, size_t len)
 {
-    const char *source = ctx;
+    const print_ctx_t *pc = ctx;
+    const char *source = pc->source;
     if (source) {
         char pat[FR_CONFIG_MAX_NAME + 16];
         int n = snprintf(pat, sizeof pat, "{\"source\":\"%s\"", source);
         if ((size_t)n > len || memcmp(json, pat, (size_t)n) != 0)
             return 0;
     }
-    printf("{\"seq\":%" PRIu64 ",%.*s\n", seq, (int)len - 1, json + 1);
+    uint64_t off;
+    fr_buf_t why;
+    fr_buf_init(&why, 4096);
+    if (fr_elog_dlq_replayed(pc->log, seq, &off, &why) == 0) {
+        printf("{\"seq\":%" PRIu64 ",\"replayed\":{\"offset\":%" PRIu64 "},%.*s\n", seq, off,
+               (int)len - 1, json + 1);
+    } else if (why.len) {
+        fr_buf_t j;
+        fr_buf_init(&j, 8192);
+        fr_jw_str(&j, why.p, why.len);
+        printf("{\"seq\":%" PRIu64 ",\"replay_refused\":%.*s,%.*s\n", seq, (int)j.len, j.p,
+               (int)len - 1, json + 1);
+        fr_buf_destroy(&j);
+    } else {
+        printf("{\"seq\":%" PRIu64 ",%.*s\n", seq, (int)len - 1, json + 1);
+    }
+    fr_buf_destroy(&why);
     return 0;
 }
 
 static int cmd_dlq(int argc, char **argv)
 {
-    const char *help = "list -c FILE [--source NAME] [--from SEQ] [--limit N]\n"
-                       "  Prints dead-lettered events as NDJSON, oldest first.";
-    if (argc < 2 || strcmp(argv[1], "list") != 0) {
+    const char *help =
+        "list|replay -c FILE [--source NAME] [--from SEQ] [--limit N]\n"
+        "  list    prints dead-lettered events as NDJSON, oldest first (a Kafka source's\n"
+        "          from its dead-letter topic, with \"replayed\" per the stored positions).\n"
+        "  replay  re-feeds them after the cause is fixed (a schema registered, the\n"
+        "          configuration changed): each dead letter is applied once, even when a\n"
+        "          replay is run again; those refused again become new dead letters.\n"
+        "          Embedded: typed again and appended to the log.  Kafka (--source of a\n"
+        "          Kafka source): produced again to the partition it came from.";
+    int replay = argc >= 2 && !strcmp(argv[1], "replay");
+    if (argc < 2 || (strcmp(argv[1], "list") != 0 && !replay)) {
         if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
             printf("usage: freshet dlq %s\n", help);
             return 0;
@@ -333,22 +365,58 @@ static int cmd_dlq(int argc, char **argv)
         }
     }
     if (!config) {
-        fprintf(stderr, "freshet dlq list: -c FILE is required\n");
+        fprintf(stderr, "freshet dlq %s: -c FILE is required\n", argv[1]);
         return 2;
     }
     fr_config_t *cfg = load_config(config, NULL);
     if (!cfg)
         return 1;
-    char dir[4096], err[1024];
-    snprintf(dir, sizeof dir, "%s/log", cfg->store.path);
-    fr_elog_t *log;
-    int rc = fr_elog_open(dir, cfg, &log, err, sizeof err);
-    if (!rc) {
-        rc = fr_elog_dlq_scan(log, from, limit, print_dlq, (void *)source);
-        fr_elog_close(log);
-    } else {
-        fprintf(stderr, "freshet dlq: %s\n", err);
+    int src = source ? fr_config_source_index(cfg, source) : -1;
+    if (source && src < 0) {
+        fprintf(stderr, "freshet dlq: no source named '%s'\n", source);
+        fr_config_free(cfg);
+        return 1;
     }
+    char dir[4096], err[1024] = "";
+    int rc;
+    if (src >= 0 && cfg->sources[src].kafka.enabled) {
+        /* the source's dead-letter topic; positions from the online store */
+        fr_store_t *store = NULL;
+        rc = fr_store_open(cfg, &store, err, sizeof err);
+        size_t done = 0, skipped = 0;
+        if (!rc && replay) {
+            rc = fr_kafka_dlq_replay(cfg, src, store, &done, &skipped, err, sizeof err);
+            if (!rc)
+                printf("replayed %zu dead letters of %s into topic %s (%zu applied before, "
+                       "skipped)\n",
+                       done, source, cfg->sources[src].kafka.topic, skipped);
+        } else if (!rc) {
+            rc = fr_kafka_dlq_list(cfg, src, store, stdout, err, sizeof err);
+        }
+        fr_store_close(store);
+    } else {
+        snprintf(dir, sizeof dir, "%s/log", cfg->store.path);
+        fr_elog_t *log;
+        rc = fr_elog_open(dir, cfg, &log, err, sizeof err);
+        if (!rc) {
+            if (replay) {
+                size_t done = 0, refused = 0, skipped = 0;
+                rc = fr_ingest_replay_dlq(cfg, log, src, &done, &refused, &skipped);
+                if (!rc)
+                    printf("replayed %zu dead letters: %zu appended to the log, %zu still "
+                           "refused (kept, with the reason), %zu skipped (replayed before)\n",
+                           done + refused, done, refused, skipped);
+                else
+                    snprintf(err, sizeof err, "replay: %s", fr_strerror(rc));
+            } else {
+                print_ctx_t pc = {.source = source, .log = log};
+                rc = fr_elog_dlq_scan(log, from, limit, print_dlq, &pc);
+            }
+            fr_elog_close(log);
+        }
+    }
+    if (rc)
+        fprintf(stderr, "freshet dlq %s: %s\n", argv[1], err[0] ? err : fr_strerror(rc));
     fr_config_free(cfg);
     return rc ? 1 : 0;
 }

@@ -67,6 +67,7 @@ typedef struct {
     int64_t wm;     /* greatest event time applied (INT64_MIN: none) */
     uint8_t assigned; /* this processor reads it now */
     uint8_t moved;  /* position changed since the last commit */
+    uint64_t replayed; /* dead-letter offsets below it were re-fed and applied */
     uint64_t committed; /* next offset as of the last commit */
     int64_t committed_wm;
 } part_rt_t;
@@ -303,6 +304,7 @@ static void reset_source(fr_engine_t *e, int s)
         }
         pr->next = pr->committed = r ? 0 : pos.next_offset;
         pr->wm = pr->committed_wm = r ? INT64_MIN : pos.watermark;
+        pr->replayed = r ? 0 : pos.replayed;
         pr->moved = 0;
         rc = fr_source_seek(sr->src, (int32_t)p, pr->next);
     }
@@ -383,6 +385,7 @@ static int on_assign(void *ctx, fr_source_t *src, const int32_t *parts, size_t n
         }
         *pr = (part_rt_t){.next = pos[i].next_offset,
                           .wm = pos[i].watermark,
+                          .replayed = pos[i].replayed,
                           .assigned = 1,
                           .committed = pos[i].next_offset,
                           .committed_wm = pos[i].watermark};
@@ -478,6 +481,7 @@ int fr_engine_new(const fr_config_t *cfg, fr_store_t *store, fr_source_t **sourc
             if (rc == 0) {
                 pr->next = pos.next_offset;
                 pr->wm = pos.watermark;
+                pr->replayed = pos.replayed;
             } else if (rc != FR_ENOTFOUND) {
                 break;
             }
@@ -799,6 +803,14 @@ static int apply_message(fr_engine_t *e, int s, part_rt_t *pr, const fr_source_r
         if (rc)
             return rc;
     }
+    if (r->replay_of >= 0 && (uint64_t)r->replay_of < pr->replayed) {
+        /* a dead letter re-fed twice (a replay was re-run): applied once */
+        pr->next = r->offset + 1;
+        pr->moved = 1;
+        return 0;
+    }
+    if (r->replay_of >= 0)
+        pr->replayed = (uint64_t)r->replay_of + 1;
     fr_reject_t rej = {0};
     int64_t ts = 0;
     int rc = fr_decoder_decode(sr->dec, r->data, r->len, e->vals, &ts, &rej);
@@ -957,7 +969,8 @@ int fr_engine_commit(fr_engine_t *e)
                 e->posv[npos++] = (fr_store_pos_t){.source = (int)s,
                                                    .partition = (int32_t)p,
                                                    .next_offset = sr->parts[p].next,
-                                                   .watermark = sr->parts[p].wm};
+                                                   .watermark = sr->parts[p].wm,
+                                                   .replayed = sr->parts[p].replayed};
             }
         }
     }

@@ -304,3 +304,167 @@ out:
     fr_buf_destroy(&recs);
     return status;
 }
+
+/* ---- replaying the embedded dead-letter queue ---- */
+
+/* Dead letters replayed per append request, at most. */
+#define REPLAY_BATCH 500
+
+typedef struct {
+    const fr_config_t *cfg;
+    fr_elog_t *log;
+    int only;           /* a source index, or -1 for all */
+    uint64_t next_seq;  /* where the next scan starts */
+    /* the batch being built: one source */
+    int src;
+    json_t *entries[REPLAY_BATCH];
+    uint64_t seqs[REPLAY_BATCH];
+    size_t n;
+    size_t replayed, refused, skipped;
+    int rc;
+} replay_t;
+
+/* Types and appends the batch: each event marked as the replay of its
+ * dead letter, so the log appends (or refuses) it and marks the dead
+ * letter in one transaction, and skips a dead letter replayed before. */
+static int replay_flush(replay_t *r)
+{
+    if (!r->n)
+        return 0;
+    const fr_config_t *cfg = r->cfg;
+    const fr_source_spec_t *spec = &cfg->sources[r->src];
+    uint64_t fp = fr_schema_fingerprint(spec);
+    fr_append_event_t evs[REPLAY_BATCH];
+    fr_reject_t rejs[REPLAY_BATCH];
+    json_t *docs[REPLAY_BATCH] = {0};
+    size_t roff[REPLAY_BATCH];
+    fr_value_t vals[FR_CONFIG_MAX_FIELDS];
+    fr_buf_t recs;
+    fr_buf_init(&recs, (size_t)1 << 30);
+    int rc = 0;
+    for (size_t i = 0; !rc && i < r->n; i++) {
+        fr_append_event_t *ev = &evs[i];
+        memset(ev, 0, sizeof *ev);
+        ev->replay_of = r->seqs[i];
+        roff[i] = SIZE_MAX;
+        json_t *p = json_object_get(r->entries[i], "payload");
+        ev->raw = json_string_value(p);
+        ev->raw_len = json_string_length(p);
+        json_error_t je;
+        docs[i] = ev->raw ? json_loadb(ev->raw, ev->raw_len, JSON_REJECT_DUPLICATES, &je) : NULL;
+        if (!docs[i]) {
+            ev->reason = "malformed_json";
+            ev->detail = "the dead letter's payload is still not valid JSON";
+            continue;
+        }
+        int trc = fr_event_from_json(spec, docs[i], vals, &ev->ts, &rejs[i]);
+        if (!trc)
+            trc = fr_event_check_keys(cfg, r->src, vals, &rejs[i]);
+        if (trc) {
+            ev->reason = rejs[i].reason;
+            ev->detail = rejs[i].detail;
+            continue;
+        }
+        roff[i] = recs.len;
+        rc = fr_record_encode(spec, fp, vals, ev->ts, &recs);
+    }
+    for (size_t i = 0; !rc && i < r->n; i++) {
+        if (roff[i] == SIZE_MAX)
+            continue;
+        size_t end = recs.len;
+        for (size_t j = i + 1; j < r->n; j++)
+            if (roff[j] != SIZE_MAX) {
+                end = roff[j];
+                break;
+            }
+        evs[i].rec = recs.p + roff[i];
+        evs[i].rec_len = end - roff[i];
+    }
+    if (!rc) {
+        fr_append_req_t req = {.source = r->src, .events = evs, .n = r->n};
+        rc = fr_elog_append(r->log, &req);
+        free(req.answer);
+    }
+    for (size_t i = 0; !rc && i < r->n; i++) {
+        if (evs[i].skipped)
+            r->skipped++;
+        else if (evs[i].reason)
+            r->refused++;
+        else
+            r->replayed++;
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        json_decref(docs[i]);
+        json_decref(r->entries[i]);
+    }
+    r->n = 0;
+    fr_buf_destroy(&recs);
+    return rc;
+}
+
+static int replay_entry(void *ctx, uint64_t seq, const char *json, size_t len)
+{
+    replay_t *r = ctx;
+    r->next_seq = seq + 1;
+    uint64_t off;
+    if (fr_elog_dlq_replayed(r->log, seq, &off, NULL) == 0) {
+        r->skipped++;
+        return 0;
+    }
+    json_error_t je;
+    json_t *e = json_loadb(json, len, 0, &je);
+    const char *name = e ? json_string_value(json_object_get(e, "source")) : NULL;
+    int src = name ? fr_config_source_index(r->cfg, name) : -1;
+    if (src < 0 || (r->only >= 0 && src != r->only) ||
+        json_is_true(json_object_get(e, "truncated"))) {
+        /* another source's, or cut when it was stored: nothing to re-feed */
+        if (e && src >= 0 && (r->only < 0 || src == r->only))
+            r->skipped++;
+        json_decref(e);
+        return 0;
+    }
+    if (r->n && (src != r->src || r->n == REPLAY_BATCH)) {
+        r->rc = replay_flush(r);
+        if (r->rc) {
+            json_decref(e);
+            return 1;
+        }
+    }
+    r->src = src;
+    r->entries[r->n] = e;
+    r->seqs[r->n++] = seq;
+    return 0;
+}
+
+int fr_ingest_replay_dlq(const fr_config_t *cfg, fr_elog_t *log, int src, size_t *replayed,
+                         size_t *refused, size_t *skipped)
+{
+    replay_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return FR_ENOMEM;
+    r->cfg = cfg;
+    r->log = log;
+    r->only = src;
+    r->next_seq = 0;
+    /* the dead letters there when the replay starts */
+    uint64_t last = 0;
+    int rc = fr_elog_dlq_last(log, &last);
+    while (!rc && r->next_seq <= last) {
+        uint64_t before = r->next_seq;
+        size_t lim = last - r->next_seq + 1 < 4096 ? (size_t)(last - r->next_seq + 1) : 4096;
+        rc = fr_elog_dlq_scan(log, r->next_seq, lim, replay_entry, r);
+        if (!rc)
+            rc = r->rc;
+        if (r->next_seq == before)
+            break;
+    }
+    if (!rc)
+        rc = replay_flush(r);
+    for (size_t i = 0; i < r->n; i++)
+        json_decref(r->entries[i]);
+    *replayed = r->replayed;
+    *refused = r->refused;
+    *skipped = r->skipped;
+    free(r);
+    return rc;
+}

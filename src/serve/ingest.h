@@ -27,4 +27,17 @@
 int fr_ingest(const fr_config_t *cfg, fr_elog_t *log, int src, const char *body, size_t len,
               const char *idem, size_t idem_len, fr_buf_t *out);
 
+/*
+ * Re-feeds the embedded dead-letter queue (of source src, or of all with
+ * -1) as it stands: each dead letter is typed again under the current
+ * configuration and clock and appended to the log, marked replayed in the
+ * same transaction (so a replay run twice, or concurrently, feeds each dead
+ * letter once), or refused again (it stays in the queue, unreplayed, with
+ * the new reason noted).  Counts go to *replayed (appended), *refused
+ * (still refused) and *skipped (replayed before, or stored truncated).  0
+ * or a log error.
+ */
+int fr_ingest_replay_dlq(const fr_config_t *cfg, fr_elog_t *log, int src, size_t *replayed,
+                         size_t *refused, size_t *skipped);
+
 #endif

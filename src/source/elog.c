@@ -7,7 +7,9 @@
  *   idem          source \0 key -> u64 expiry_ms | u64 body hash | answer
  *   idem_exp      u64 BE expiry | source \0 key -> (empty), to purge in order
  *   schemas       u64 fingerprint -> writer field list (event/fr_schema_encode)
- *   meta          "wm.<source>" -> i64 watermark
+ *   meta          "wm.<source>" -> i64 watermark;
+ *                 "rp" u64 BE seq -> u64 offset of the dead letter's replay;
+ *                 "rr" u64 BE seq -> why its last replay was refused (text)
  *
  * The writer thread takes every queued request, applies them all in one
  * write transaction and commits once: one fsync for many requests (group
@@ -291,6 +293,8 @@ static int put_dlq(fr_elog_t *log, MDB_txn *txn, uint64_t *seq, int src,
     rc = rc ? rc : fr_jw_str(b, raw ? raw : "", truncated ? FR_DLQ_MAX_PAYLOAD : raw_len);
     if (!rc && truncated)
         rc = fr_buf_addstr(b, ",\"truncated\":true");
+    if (!rc && ev->replay_of)
+        rc = fr_buf_printf(b, ",\"replay_of\":%" PRIu64, ev->replay_of);
     rc = rc ? rc : fr_buf_addc(b, '}');
     free(dumped);
     if (rc)
@@ -375,6 +379,18 @@ static int apply_req(fr_elog_t *log, MDB_txn *txn, fr_append_req_t *req, src_sta
     req->accepted = req->rejected = 0;
     for (size_t i = 0; i < req->n; i++) {
         fr_append_event_t *ev = &req->events[i];
+        uint8_t rpk[10] = {'r', 'p'};
+        MDB_val rk = {10, rpk}, rv;
+        if (ev->replay_of) {
+            fr_store_be64(rpk + 2, ev->replay_of);
+            rc = mdb_get(txn, log->meta, &rk, &rv);
+            if (rc == 0) {
+                ev->skipped = true; /* replayed before */
+                continue;
+            }
+            if (rc != MDB_NOTFOUND)
+                return fr_mdb_rc(rc);
+        }
         if (!ev->reason && ev->ts > now + cfg->processor.max_future_ms) {
             ev->reason = "future_timestamp";
             ev->detail = "event time is further ahead of the clock than processor.max_future_ms";
@@ -382,6 +398,18 @@ static int apply_req(fr_elog_t *log, MDB_txn *txn, fr_append_req_t *req, src_sta
         if (!ev->reason && st->wm != INT64_MIN && ev->ts < st->wm - spec->horizon_ms) {
             ev->reason = "late";
             ev->detail = "event time is older than the watermark minus the largest window";
+        }
+        if (ev->reason && ev->replay_of) {
+            /* still refused: the dead letter stays, unreplayed, with why */
+            char why[256];
+            int wl = snprintf(why, sizeof why, "%s: %s", ev->reason, ev->detail ? ev->detail : "");
+            rpk[1] = 'r';
+            rv = (MDB_val){(size_t)(wl < (int)sizeof why ? wl : (int)sizeof why - 1), why};
+            rc = mdb_put(txn, log->meta, &rk, &rv, 0);
+            if (rc)
+                return fr_mdb_rc(rc);
+            req->rejected++;
+            continue;
         }
         if (ev->reason) {
             rc = put_dlq(log, txn, dlq_seq, req->source, ev, now, b);
@@ -394,6 +422,12 @@ static int apply_req(fr_elog_t *log, MDB_txn *txn, fr_append_req_t *req, src_sta
         fr_store_be64(kbuf, st->next);
         MDB_val k = {8, kbuf}, v = {ev->rec_len, (void *)ev->rec};
         rc = mdb_put(txn, log->logs[req->source], &k, &v, MDB_APPEND);
+        if (!rc && ev->replay_of) {
+            uint8_t ob[8];
+            fr_store_u64(ob, st->next);
+            rv = (MDB_val){8, ob};
+            rc = mdb_put(txn, log->meta, &rk, &rv, 0);
+        }
         if (rc)
             return fr_mdb_rc(rc);
         ev->offset = st->next++;
@@ -590,10 +624,11 @@ static int es_read(esrc_t *e, fr_source_rec_t *recs, size_t max, size_t *n)
          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size != 8)
             continue;
-        recs[got].partition = 0;
-        recs[got].offset = fr_load_be64(k.mv_data);
-        recs[got].data = v.mv_data;
-        recs[got].len = v.mv_size;
+        recs[got] = (fr_source_rec_t){.partition = 0,
+                                      .offset = fr_load_be64(k.mv_data),
+                                      .data = v.mv_data,
+                                      .len = v.mv_size,
+                                      .replay_of = -1};
         e->next = recs[got].offset + 1;
         got++;
     }
@@ -757,6 +792,46 @@ int fr_elog_dlq_scan(fr_elog_t *log, uint64_t from, size_t limit,
     mdb_cursor_close(c);
     mdb_txn_abort(txn);
     return 0;
+}
+
+int fr_elog_dlq_replayed(fr_elog_t *log, uint64_t seq, uint64_t *offset, fr_buf_t *refused)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(log->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return fr_mdb_rc(rc);
+    uint8_t kb[10] = {'r', 'p'};
+    fr_store_be64(kb + 2, seq);
+    MDB_val k = {10, kb}, v;
+    rc = fr_mdb_rc(mdb_get(txn, log->meta, &k, &v));
+    if (!rc)
+        *offset = v.mv_size == 8 ? fr_load_u64(v.mv_data) : UINT64_MAX;
+    if (rc == FR_ENOTFOUND && refused) {
+        kb[1] = 'r';
+        if (mdb_get(txn, log->meta, &k, &v) == 0)
+            fr_buf_add(refused, v.mv_data, v.mv_size);
+    }
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+int fr_elog_dlq_last(fr_elog_t *log, uint64_t *seq)
+{
+    MDB_txn *txn;
+    *seq = 0;
+    int rc = mdb_txn_begin(log->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return fr_mdb_rc(rc);
+    MDB_cursor *c;
+    rc = mdb_cursor_open(txn, log->dlq, &c);
+    if (!rc) {
+        MDB_val k, v;
+        if (mdb_cursor_get(c, &k, &v, MDB_LAST) == 0 && k.mv_size == 8)
+            *seq = fr_load_be64(k.mv_data);
+        mdb_cursor_close(c);
+    }
+    mdb_txn_abort(txn);
+    return fr_mdb_rc(rc);
 }
 
 uint64_t fr_elog_dlq_count(fr_elog_t *log)

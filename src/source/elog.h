@@ -59,8 +59,15 @@ typedef struct fr_append_event {
     /* in/out: why it was refused (static strings), NULL if accepted */
     const char *reason;
     const char *detail;
+    /* in: the dead letter (its seq) this event replays, 0 if none: a dead
+     * letter already replayed is skipped (skipped set); else the event is
+     * appended and the dead letter marked replayed in the same transaction,
+     * or, refused again, the dead letter stays unreplayed with the reason
+     * noted (no new dead letter) */
+    uint64_t replay_of;
     /* out: the offset given to an accepted event */
     uint64_t offset;
+    bool skipped;
 } fr_append_event_t;
 
 typedef struct fr_append_req fr_append_req_t;
@@ -107,6 +114,14 @@ int fr_elog_dlq_scan(fr_elog_t *log, uint64_t from, size_t limit,
 /* The writer schema stored for fingerprint fp, appended to out.  0 or
  * FR_ENOTFOUND. */
 int fr_elog_schema_get(fr_elog_t *log, uint64_t fp, fr_buf_t *out);
+
+/* Whether dead letter seq was replayed: 0 with *offset the offset of the
+ * replayed event, or FR_ENOTFOUND (then, if refused is not NULL and a
+ * replay was refused, why is appended to it). */
+int fr_elog_dlq_replayed(fr_elog_t *log, uint64_t seq, uint64_t *offset, fr_buf_t *refused);
+
+/* The sequence number of the newest dead letter (0 when there is none). */
+int fr_elog_dlq_last(fr_elog_t *log, uint64_t *seq);
 
 /* Number of dead letters. */
 uint64_t fr_elog_dlq_count(fr_elog_t *log);

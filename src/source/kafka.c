@@ -251,6 +251,8 @@ static rd_kafka_message_t *next_msg(ksrc_t *k, int timeout_ms)
     }
 }
 
+static int64_t parse_offset(const void *p, size_t n);
+
 static int k_poll(fr_source_t *s, fr_source_rec_t *recs, size_t max, size_t *n, int timeout_ms)
 {
     ksrc_t *k = (ksrc_t *)s;
@@ -294,7 +296,16 @@ static int k_poll(fr_source_t *s, fr_source_rec_t *recs, size_t max, size_t *n, 
     }
     for (size_t i = 0; i < k->nmsgs; i++) {
         rd_kafka_message_t *m = k->msgs[i];
-        recs[i] = (fr_source_rec_t){.partition = m->partition,
+        int64_t replay_of = -1;
+        rd_kafka_headers_t *hdrs;
+        const void *hv;
+        size_t hl;
+        if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            rd_kafka_header_get_last(hdrs, FR_HDR_REPLAY_OF, &hv, &hl) ==
+                RD_KAFKA_RESP_ERR_NO_ERROR)
+            replay_of = parse_offset(hv, hl);
+        recs[i] = (fr_source_rec_t){.replay_of = replay_of,
+                                    .partition = m->partition,
                                     .offset = (uint64_t)m->offset,
                                     .data = m->payload ? m->payload : "",
                                     .len = m->len,
@@ -304,6 +315,21 @@ static int k_poll(fr_source_t *s, fr_source_rec_t *recs, size_t max, size_t *n, 
     }
     *n = k->nmsgs;
     return k->fatal ? FR_EIO : 0;
+}
+
+/* A decimal offset of at most 18 digits, or -1. */
+static int64_t parse_offset(const void *p, size_t n)
+{
+    const char *c = p;
+    if (!c || n == 0 || n > 18)
+        return -1;
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (c[i] < '0' || c[i] > '9')
+            return -1;
+        v = v * 10 + (c[i] - '0');
+    }
+    return v;
 }
 
 static int k_wait(fr_source_t *s, int timeout_ms)
@@ -396,21 +422,27 @@ static int k_dead_letter(fr_source_t *s, const fr_source_rec_t *r, const char *r
         if (rc)
             return rc;
     }
-    char part[16], off[24];
+    char part[16], off[24], rep[24];
     snprintf(part, sizeof part, "%" PRId32, r->partition);
     snprintf(off, sizeof off, "%" PRIu64, r->offset);
+    snprintf(rep, sizeof rep, "%" PRId64, r->replay_of);
+    const char *det = detail ? detail : "";
+    const char *repv = r->replay_of >= 0 ? rep : ""; /* (the macro casts unparenthesised) */
     const char *topic = k->spec->kafka.topic;
     for (int tries = 0;; tries++) {
+        /* one partition: dead letters keep one order, which replays rely on */
         rd_kafka_resp_err_t e = rd_kafka_producev(
-            k->prod, RD_KAFKA_V_TOPIC(k->spec->kafka.dlq_topic),
+            k->prod, RD_KAFKA_V_TOPIC(k->spec->kafka.dlq_topic), RD_KAFKA_V_PARTITION(0),
             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_VALUE((void *)(uintptr_t)r->data, r->len),
             RD_KAFKA_V_KEY((void *)(uintptr_t)r->key, r->klen),
             RD_KAFKA_V_HEADER(FR_DLQ_HDR_REASON, reason, -1),
-            RD_KAFKA_V_HEADER(FR_DLQ_HDR_DETAIL, detail ? detail : "", -1),
+            RD_KAFKA_V_HEADER(FR_DLQ_HDR_DETAIL, det, -1),
             RD_KAFKA_V_HEADER(FR_DLQ_HDR_TOPIC, topic, -1),
             RD_KAFKA_V_HEADER(FR_DLQ_HDR_PARTITION, part, -1),
-            RD_KAFKA_V_HEADER(FR_DLQ_HDR_OFFSET, off, -1), RD_KAFKA_V_END);
+            RD_KAFKA_V_HEADER(FR_DLQ_HDR_OFFSET, off, -1),
+            RD_KAFKA_V_HEADER(FR_HDR_REPLAY_OF, repv, -1),
+            RD_KAFKA_V_END);
         if (!e)
             return 0;
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || tries >= 100) {

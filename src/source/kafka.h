@@ -22,9 +22,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "config/config.h"
 #include "source/source.h"
+#include "store/store.h"
 
 /* A consumer of source src's topic in its group (subscribes; partitions
  * arrive through the listener during polls).  0 or an error, err filled. */
@@ -37,6 +39,28 @@ int fr_kafka_source_open(const fr_config_t *cfg, int src, fr_source_t **out, cha
 #define FR_DLQ_HDR_TOPIC "topic"
 #define FR_DLQ_HDR_PARTITION "partition"
 #define FR_DLQ_HDR_OFFSET "offset"
+/* On a message re-fed from the dead-letter topic: that dead letter's offset
+ * there.  The processor applies each such offset once per partition. */
+#define FR_HDR_REPLAY_OF "freshet.replay_of"
+
+/*
+ * Dead letters of source src (partition 0 of its dead-letter topic), as
+ * NDJSON lines on out: dlq_offset, source, reason, detail, topic, partition,
+ * offset, replayed (per the positions in store), payload.  0 or an error,
+ * err filled.
+ */
+int fr_kafka_dlq_list(const fr_config_t *cfg, int src, fr_store_t *store, FILE *out, char *err,
+                      size_t errlen);
+
+/*
+ * Re-feeds source src's dead letters into its topic (each to the partition
+ * it came from, with the FR_HDR_REPLAY_OF header), skipping those the
+ * stored positions say are applied already.  The processors apply each
+ * once, even when a replay is run again after failing half way.  0 or an
+ * error, err filled; *replayed and *skipped count.
+ */
+int fr_kafka_dlq_replay(const fr_config_t *cfg, int src, fr_store_t *store, size_t *replayed,
+                        size_t *skipped, char *err, size_t errlen);
 
 /* Sets the properties of the source's kafka: block on conf (librdkafka's
  * rd_kafka_conf_t), skipping those the client kind rejects when lenient.

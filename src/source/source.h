@@ -21,6 +21,8 @@ typedef struct fr_source_rec {
     const void *key;  /* the message key, if any (Kafka); same lifetime */
     size_t klen;
     void *opaque;     /* the backend's handle of the record */
+    int64_t replay_of; /* a dead letter re-fed by `freshet dlq replay`: its offset in
+                          the dead-letter topic; -1 for every other record */
 } fr_source_rec_t;
 
 typedef struct fr_source fr_source_t;

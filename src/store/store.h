@@ -63,6 +63,8 @@ typedef struct fr_store_pos {
     int64_t watermark;     /* greatest event time applied (INT64_MIN: none) */
     int64_t committed_ms;  /* wall clock of the commit (set by the store) */
     uint64_t epoch;        /* fencing epoch of the commit (set by the store) */
+    uint64_t replayed;     /* dead letters re-fed into this partition (Kafka): every
+                              replay of a dead-letter offset below it is applied */
 } fr_store_pos_t;
 
 typedef struct fr_store_ops {

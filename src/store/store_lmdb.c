@@ -3,7 +3,8 @@
  *
  * Sub-databases: "v.<view>" entity key -> stamp (u32 partition, u64 next
  * offset, u64 epoch) | encoded state; "pos" source name \0 u32 partition ->
- * u64 next offset | i64 watermark | i64 committed ms | u64 epoch.
+ * u64 next offset | i64 watermark | i64 committed ms | u64 epoch | u64 replayed
+ * (32 bytes without the last, as written before it existed).
  * A commit is one write transaction (states and positions together); readers
  * never block it, and any number of serving processes may read.
  */
@@ -100,8 +101,9 @@ static int l_get_many(fr_store_rd_t *r, fr_store_get_t *keys, size_t n)
 
 static int decode_pos(const MDB_val *v, fr_store_pos_t *out)
 {
-    if (v->mv_size != 32)
+    if (v->mv_size != 32 && v->mv_size != 40)
         return FR_ECORRUPT;
+    out->replayed = v->mv_size == 40 ? fr_load_u64((char *)v->mv_data + 32) : 0;
     out->next_offset = fr_load_u64(v->mv_data);
     out->watermark = (int64_t)fr_load_u64((char *)v->mv_data + 8);
     out->committed_ms = (int64_t)fr_load_u64((char *)v->mv_data + 16);
@@ -193,12 +195,13 @@ static int l_commit(fr_store_t *s, const fr_store_put_t *puts, size_t nputs,
     for (size_t i = 0; !rc && i < npos; i++) {
         char kb[FR_CONFIG_MAX_NAME + 16];
         int kl = pos_key(s->cfg, pos[i].source, pos[i].partition, kb, sizeof kb);
-        uint8_t vb[32];
+        uint8_t vb[40];
+        fr_store_u64(vb + 32, pos[i].replayed);
         fr_store_u64(vb, pos[i].next_offset);
         fr_store_u64(vb + 8, (uint64_t)pos[i].watermark);
         fr_store_u64(vb + 16, (uint64_t)now);
         fr_store_u64(vb + 24, epoch);
-        MDB_val k = {(size_t)kl, kb}, v = {32, vb}, old;
+        MDB_val k = {(size_t)kl, kb}, v = {40, vb}, old;
         if (kl >= 0 && epoch && mdb_get(txn, ls->pos, &k, &old) == 0 && old.mv_size >= 32 &&
             fr_load_u64((const uint8_t *)old.mv_data + 24) > epoch) {
             rc = FR_ECONFLICT;

@@ -5,7 +5,8 @@
  * views of one entity share a slot), position "fr:pos:{<source>}:<partition>".
  * Values are the bytes store_lmdb.c keeps: a 20-byte stamp (u32 partition,
  * u64 next offset, u64 epoch, little-endian) then the encoded state; a
- * position is u64 next offset | i64 watermark | i64 committed ms | u64 epoch.
+ * position is u64 next offset | i64 watermark | i64 committed ms | u64 epoch | u64
+ * replayed (older positions lack the last).
  *
  * Commit.  One Lua script (COMMIT_LUA, loaded with SCRIPT LOAD, called with
  * EVALSHA, reloaded on NOSCRIPT) checks everything before it writes
@@ -54,7 +55,7 @@
 #include "store/store.h"
 
 #define STAMP_BYTES 20
-#define POS_BYTES 32
+#define POS_BYTES 40 /* 32 before the replayed count */
 #define HEAD_BYTES (1 + STAMP_BYTES)       /* op byte + stamp: the script's per-state argument */
 #define MAX_KEY 511                        /* entity key bytes, as the LMDB backend */
 #define MAX_REPLY ((size_t)64 << 20)       /* one reply, parsed or buffered */
@@ -91,7 +92,8 @@ static const char COMMIT_LUA[] =
     "local npos = tonumber(ARGV[1])\n"
     "local epoch = ARGV[3]\n"
     "for i = 1, npos do\n"
-    "  local old = redis.pcall('GETRANGE', KEYS[i], 0, 32)\n"
+    "  local len = redis.pcall('STRLEN', KEYS[i])\n"
+    "  local old = (len == 32 or len == 40) and redis.pcall('GETRANGE', KEYS[i], 0, 31)\n"
     "  if type(old) == 'string' and #old == 32 and cmp(old, 25, epoch, 1) > 0 then\n"
     "    return redis.error_reply('FENCED position written by a newer epoch')\n"
     "  end\n"
@@ -1365,7 +1367,7 @@ static int r_pos_get(fr_store_rd_t *r, int source, int32_t partition, fr_store_p
         return rc;
     if (rep->type == REDIS_REPLY_NIL)
         rc = FR_ENOTFOUND;
-    else if (err_is(rep, "WRONGTYPE") || (rep->type == REDIS_REPLY_STRING && rep->len != POS_BYTES))
+    else if (err_is(rep, "WRONGTYPE") || (rep->type == REDIS_REPLY_STRING && rep->len != POS_BYTES && rep->len != 32))
         rc = FR_ECORRUPT;
     else if (rep->type != REDIS_REPLY_STRING)
         rc = FR_ESTORE;
@@ -1376,6 +1378,7 @@ static int r_pos_get(fr_store_rd_t *r, int source, int32_t partition, fr_store_p
         out->watermark = (int64_t)fr_load_u64(rep->str + 8);
         out->committed_ms = (int64_t)fr_load_u64(rep->str + 16);
         out->epoch = fr_load_u64(rep->str + 24);
+        out->replayed = rep->len == POS_BYTES ? fr_load_u64(rep->str + 32) : 0;
     }
     freeReplyObject(rep);
     return rc;
@@ -1466,6 +1469,7 @@ static int cargs_build(const rstore_t *st, cargs_t *a, const fr_store_put_t *put
             fr_store_u64(v + 8, (uint64_t)q->watermark);
             fr_store_u64(v + 16, (uint64_t)now);
             fr_store_u64(v + 24, epoch);
+            fr_store_u64(v + 32, q->replayed);
         }
         a->koff[i] = a->keys.len;
         int rc = fr_buf_add(&a->keys, b, kl);

@@ -269,7 +269,7 @@ Test(redis, round_trip, .fini = fini)
     cr_assert_eq(r->integer, 4);
     freeReplyObject(r);
     r = adm(c, "STRLEN fr:pos:{tx}:0");
-    cr_assert_eq(r->integer, 32);
+    cr_assert_eq(r->integer, 40);
     freeReplyObject(r);
     redisFree(c);
 
