@@ -354,6 +354,18 @@ static int on_assign(void *ctx, fr_source_t *src, const int32_t *parts, size_t n
     fr_engine_t *e = ctx;
     int s = src->index;
     source_rt_t *sr = &e->srcs[s];
+    if (e->backfill) {
+        /* history: the source says where to start; nothing is fenced or
+         * positioned in the store */
+        for (size_t i = 0; i < n; i++) {
+            part_rt_t *pr = part_get(sr, parts[i]);
+            if (!pr)
+                return FR_ENOMEM;
+            *pr = (part_rt_t){.wm = INT64_MIN, .committed_wm = INT64_MIN, .assigned = 1};
+            next[i] = UINT64_MAX;
+        }
+        return 0;
+    }
     fr_store_pos_t *pos = calloc(n ? n : 1, sizeof *pos);
     if (!pos)
         return FR_ENOMEM;

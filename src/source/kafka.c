@@ -37,6 +37,12 @@ typedef struct {
     uint64_t dlq_failed;        /* dead letters lost since the last flush */
     int fatal;                  /* the consumer hit a fatal error */
     char err[256];
+    /* history mode (backfill): every partition from a start to the end as
+     * of opening, no group */
+    int history;
+    int32_t hparts;
+    int64_t *hstart, *hend;     /* per partition */
+    int64_t *hnext;             /* next offset to hand out, per partition */
 } ksrc_t;
 
 int fr_kafka_conf_apply(const fr_kafka_spec_t *k, void *conf, int lenient, char *err,
@@ -102,7 +108,7 @@ static int take_assignment(ksrc_t *k, rd_kafka_topic_partition_list_t *list)
         free(next);
         return rc;
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n && !k->history; i++)
         list->elems[i].offset =
             next[i] == UINT64_MAX ? RD_KAFKA_OFFSET_BEGINNING : (int64_t)next[i];
     free(next);
@@ -210,6 +216,11 @@ static int k_seek(fr_source_t *s, int32_t partition, uint64_t offset)
 {
     ksrc_t *k = (ksrc_t *)s;
     drop_peek(k);
+    if (k->history && partition >= 0 && partition < k->hparts) {
+        if ((int64_t)offset < k->hstart[partition])
+            offset = (uint64_t)k->hstart[partition];
+        k->hnext[partition] = (int64_t)offset;
+    }
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     if (!l)
         return FR_ENOMEM;
@@ -292,6 +303,14 @@ static int k_poll(fr_source_t *s, fr_source_rec_t *recs, size_t max, size_t *n, 
         }
         if (!m)
             break;
+        if (k->history) {
+            int32_t p = m->partition;
+            if (p < 0 || p >= k->hparts || m->offset >= k->hend[p] || m->offset < k->hnext[p]) {
+                rd_kafka_message_destroy(m); /* past the end as of opening */
+                continue;
+            }
+            k->hnext[p] = m->offset + 1;
+        }
         k->msgs[k->nmsgs++] = m;
     }
     for (size_t i = 0; i < k->nmsgs; i++) {
@@ -484,7 +503,21 @@ static void k_close(fr_source_t *s)
         rd_kafka_topic_partition_list_destroy(k->pending);
     free(k->parts);
     free(k->msgs);
+    free(k->hstart);
+    free(k->hend);
+    free(k->hnext);
     free(k);
+}
+
+static int k_at_end(fr_source_t *s)
+{
+    ksrc_t *k = (ksrc_t *)s;
+    if (!k->history || k->pending)
+        return 0;
+    for (int32_t p = 0; p < k->hparts; p++)
+        if (k->hnext[p] < k->hend[p])
+            return 0;
+    return 1;
 }
 
 static const fr_source_ops_t kafka_source_ops = {
@@ -501,6 +534,132 @@ static const fr_source_ops_t kafka_source_ops = {
     .flush = k_flush,
     .close = k_close,
 };
+
+static const fr_source_ops_t kafka_history_ops = {
+    .kind = "kafka-history",
+    .payload = FR_PAYLOAD_MESSAGE,
+    .partitions = k_partitions,
+    .seek = k_seek,
+    .poll = k_poll,
+    .wait = k_wait,
+    .release = k_release,
+    .lag = k_lag,
+    .part_info = k_part_info,
+    .dead_letter = k_dead_letter,
+    .flush = k_flush,
+    .at_end = k_at_end,
+    .close = k_close,
+};
+
+int fr_kafka_source_open_history(const fr_config_t *cfg, int src, int64_t from_ms,
+                                 fr_source_t **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    const fr_source_spec_t *spec = &cfg->sources[src];
+    if (!spec->kafka.enabled) {
+        snprintf(err, errlen, "source %s has no kafka block", spec->name);
+        return FR_ECONFIG;
+    }
+    ksrc_t *k = calloc(1, sizeof *k);
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (!k || !conf) {
+        free(k);
+        if (conf)
+            rd_kafka_conf_destroy(conf);
+        return FR_ENOMEM;
+    }
+    k->base.ops = &kafka_history_ops;
+    k->base.index = src;
+    k->cfg = cfg;
+    k->spec = spec;
+    k->history = 1;
+    int rc = conf_set(conf, "bootstrap.servers", spec->kafka.brokers, err, errlen);
+    if (!rc)
+        rc = conf_set(conf, "group.id", "freshet-backfill", err, errlen);
+    if (!rc)
+        rc = conf_set(conf, "enable.auto.commit", "false", err, errlen);
+    if (!rc)
+        rc = fr_kafka_conf_apply(&spec->kafka, conf, 1, err, errlen);
+    if (rc) {
+        rd_kafka_conf_destroy(conf);
+        free(k);
+        return rc;
+    }
+    rd_kafka_conf_set_opaque(conf, k);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    char e[512];
+    k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
+    if (!k->rk) {
+        snprintf(err, errlen, "kafka consumer for %s: %s", spec->name, e);
+        free(k);
+        return FR_ECONFIG;
+    }
+    rd_kafka_poll_set_consumer(k->rk);
+    /* the partitions, and where each starts and ends */
+    rd_kafka_topic_t *t = rd_kafka_topic_new(k->rk, spec->kafka.topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t me =
+        t ? rd_kafka_metadata(k->rk, 0, t, &md, 10000) : RD_KAFKA_RESP_ERR__INVALID_ARG;
+    if (!me && md->topic_cnt == 1 && !md->topics[0].err)
+        k->hparts = md->topics[0].partition_cnt;
+    else if (!me)
+        me = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC;
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    if (t)
+        rd_kafka_topic_destroy(t);
+    if (me || k->hparts <= 0) {
+        snprintf(err, errlen, "topic %s: %s", spec->kafka.topic,
+                 me ? rd_kafka_err2str(me) : "no partitions");
+        k_close(&k->base);
+        return FR_EUNAVAIL;
+    }
+    k->hstart = calloc((size_t)k->hparts, sizeof *k->hstart);
+    k->hend = calloc((size_t)k->hparts, sizeof *k->hend);
+    k->hnext = calloc((size_t)k->hparts, sizeof *k->hnext);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(k->hparts);
+    if (!k->hstart || !k->hend || !k->hnext || !l) {
+        if (l)
+            rd_kafka_topic_partition_list_destroy(l);
+        k_close(&k->base);
+        return FR_ENOMEM;
+    }
+    for (int32_t p = 0; p < k->hparts; p++) {
+        int64_t lo = 0, hi = 0;
+        me = rd_kafka_query_watermark_offsets(k->rk, spec->kafka.topic, p, &lo, &hi, 10000);
+        if (me)
+            break;
+        k->hstart[p] = lo;
+        k->hend[p] = hi;
+        rd_kafka_topic_partition_list_add(l, spec->kafka.topic, p)->offset = from_ms;
+    }
+    if (!me && from_ms >= 0) {
+        /* the first offset of each partition at or after from_ms */
+        me = rd_kafka_offsets_for_times(k->rk, l, 10000);
+        for (int i = 0; !me && i < l->cnt; i++) {
+            int32_t p = l->elems[i].partition;
+            if (l->elems[i].offset >= 0)
+                k->hstart[p] = l->elems[i].offset;
+            else
+                k->hstart[p] = k->hend[p]; /* nothing that recent */
+        }
+    }
+    if (me) {
+        snprintf(err, errlen, "topic %s: %s", spec->kafka.topic, rd_kafka_err2str(me));
+        rd_kafka_topic_partition_list_destroy(l);
+        k_close(&k->base);
+        return FR_EUNAVAIL;
+    }
+    for (int i = 0; i < l->cnt; i++) {
+        int32_t p = l->elems[i].partition;
+        l->elems[i].offset = k->hstart[p];
+        k->hnext[p] = k->hstart[p];
+    }
+    k->pending = l; /* taken up (through the listener) by the first poll */
+    *out = &k->base;
+    return 0;
+}
 
 int fr_kafka_source_open(const fr_config_t *cfg, int src, fr_source_t **out, char *err,
                          size_t errlen)
