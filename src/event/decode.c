@@ -8,18 +8,13 @@
 #include <stdlib.h>
 
 #include "core/err.h"
-#if __has_include("event/avro.h")
 #include "event/avro.h"
-#define HAVE_AVRO 1
-#endif
 
 struct fr_decoder {
     const fr_config_t *cfg;
     int src;
     json_t *doc; /* the last JSON document (its strings back vals) */
-#ifdef HAVE_AVRO
     fr_avro_codec_t *avro;
-#endif
 };
 
 int fr_decoder_new(const fr_config_t *cfg, int src, fr_avro_lookup_fn lookup, void *ctx,
@@ -31,7 +26,6 @@ int fr_decoder_new(const fr_config_t *cfg, int src, fr_avro_lookup_fn lookup, vo
     d->cfg = cfg;
     d->src = src;
     const fr_source_spec_t *spec = &cfg->sources[src];
-#ifdef HAVE_AVRO
     if (spec->format == FR_FORMAT_AVRO) {
         uint64_t max = spec->kafka.max_message_bytes ? spec->kafka.max_message_bytes : 1u << 20;
         int rc = fr_avro_codec_new(spec, lookup, ctx, (size_t)max, &d->avro);
@@ -40,11 +34,6 @@ int fr_decoder_new(const fr_config_t *cfg, int src, fr_avro_lookup_fn lookup, vo
             return rc;
         }
     }
-#else
-    (void)lookup;
-    (void)ctx;
-    (void)spec;
-#endif
     *out = d;
     return 0;
 }
@@ -54,9 +43,7 @@ void fr_decoder_free(fr_decoder_t *d)
     if (!d)
         return;
     json_decref(d->doc);
-#ifdef HAVE_AVRO
     fr_avro_codec_free(d->avro);
-#endif
     free(d);
 }
 
@@ -78,16 +65,12 @@ int fr_decoder_decode(fr_decoder_t *d, const void *p, size_t n, fr_value_t *vals
         return refuse(rej, FR_ELIMIT, "too_large",
                       "the message is larger than the source's max_message_bytes");
     int rc;
-#ifdef HAVE_AVRO
     if (d->avro) {
         rc = fr_avro_codec_decode(d->avro, p, n, vals, ts_ms, rej);
         if (rc)
             return rc;
         return fr_event_check_keys(d->cfg, d->src, vals, rej);
     }
-#endif
-    if (spec->format == FR_FORMAT_AVRO)
-        return refuse(rej, FR_ENOTFOUND, "unknown_schema", "no Avro decoder is available");
     json_error_t je;
     d->doc = json_loadb(p, n, JSON_REJECT_DUPLICATES, &je);
     if (!d->doc) {

@@ -16,11 +16,9 @@
 #include "config/config.h"
 #include "core/buf.h"
 #include "core/value.h"
+#include "event/avro.h"
 #include "event/event.h"
 
-/* Fetches the writer schema (Avro JSON) of a registry id into out: 0,
- * FR_ENOTFOUND, or FR_EUNAVAIL (registry unreachable: retry later). */
-typedef int (*fr_avro_lookup_fn)(void *ctx, uint32_t schema_id, fr_buf_t *out);
 
 typedef struct fr_decoder fr_decoder_t;
 

@@ -34,10 +34,9 @@
 #include "core/err.h"
 #include "core/jw.h"
 #include "core/map.h"
+#include "event/avro.h"
 #include "event/registry_int.h"
 
-/* Serialises the calls into avro-c, whose error message is a global. */
-static pthread_mutex_t avro_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* Comparisons of two schemas stop after this many steps (a schema reusing
  * one named type at many places can otherwise cost exponential time). */
@@ -708,12 +707,12 @@ int fr_avsc_parse(const char *text, size_t len, av_schema_t **out, char *reason,
     /* what avro-c (the codec) cannot load is of no use either; its error
      * message is one static buffer in the library (not per thread) */
     avro_schema_t as;
-    pthread_mutex_lock(&avro_mu);
+    fr_avro_c_lock(); /* shared with the codec: avro-c's error text is one global */
     if (avro_schema_from_json_length(text, len, &as) != 0)
         rc = perr(&p, "avro-c refuses it: %s", avro_strerror());
     else
         avro_schema_decref(as);
-    pthread_mutex_unlock(&avro_mu);
+    fr_avro_c_unlock();
     if (rc)
         goto out;
 out:
