@@ -72,6 +72,15 @@ int fr_kafka_dlq_list(const fr_config_t *cfg, int src, fr_store_t *store, FILE *
 int fr_kafka_dlq_replay(const fr_config_t *cfg, int src, fr_store_t *store, size_t *replayed,
                         size_t *skipped, char *err, size_t errlen);
 
+/*
+ * Where source src stands, from the store and the brokers, for any number
+ * of processors: one NDJSON line per partition (committed_offset, epoch,
+ * committed_ms, replayed, watermark, start_offset, end_offset, lag), then a
+ * total line.  0 or an error, err filled.
+ */
+int fr_kafka_status(const fr_config_t *cfg, int src, fr_store_t *store, FILE *out, char *err,
+                    size_t errlen);
+
 /* Sets the properties of the source's kafka: block on conf (librdkafka's
  * rd_kafka_conf_t), skipping those the client kind rejects when lenient.
  * 0 or FR_ECONFIG with err filled. */

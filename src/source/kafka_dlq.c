@@ -335,3 +335,61 @@ int fr_kafka_dlq_replay(const fr_config_t *cfg, int src, fr_store_t *store, size
     *skipped = r.skipped;
     return rc;
 }
+
+/* ---- status ---- */
+
+int fr_kafka_status(const fr_config_t *cfg, int src, fr_store_t *store, FILE *out, char *err,
+                    size_t errlen)
+{
+    dlq_t d;
+    int rc = dlq_open(&d, cfg, src, store, err, errlen);
+    fr_store_rd_t *rd = NULL;
+    if (!rc)
+        rc = fr_store_rd_new(store, &rd);
+    if (!rc)
+        rc = fr_store_rd_begin(rd);
+    uint64_t total = 0;
+    for (int32_t p = 0; !rc && p < d.nparts; p++) {
+        int64_t lo = -1, hi = -1;
+        rd_kafka_resp_err_t e =
+            rd_kafka_query_watermark_offsets(d.cons, d.spec->kafka.topic, p, &lo, &hi, 10000);
+        fr_store_pos_t pos;
+        int r = fr_store_pos_get(rd, src, p, &pos);
+        if (r && r != FR_ENOTFOUND) {
+            rc = r;
+            snprintf(err, errlen, "reading positions: %s", fr_strerror(r));
+            break;
+        }
+        fprintf(out, "{\"source\":\"%s\",\"topic\":\"%s\",\"partition\":%" PRId32,
+                d.spec->name, d.spec->kafka.topic, p);
+        if (!r)
+            fprintf(out,
+                    ",\"committed_offset\":%" PRIu64 ",\"epoch\":%" PRIu64
+                    ",\"committed_ms\":%" PRId64 ",\"replayed\":%" PRIu64,
+                    pos.next_offset, pos.epoch, pos.committed_ms, pos.replayed);
+        else
+            fputs(",\"committed_offset\":null", out);
+        if (!r && pos.watermark != INT64_MIN)
+            fprintf(out, ",\"watermark\":%" PRId64, pos.watermark);
+        if (!e) {
+            uint64_t from = r ? (uint64_t)lo : pos.next_offset;
+            uint64_t lag = (uint64_t)hi > from ? (uint64_t)hi - from : 0;
+            total += lag;
+            fprintf(out, ",\"start_offset\":%" PRId64 ",\"end_offset\":%" PRId64
+                         ",\"lag\":%" PRIu64,
+                    lo, hi, lag);
+        } else {
+            fprintf(out, ",\"error\":\"%s\"", rd_kafka_err2str(e));
+        }
+        fputs("}\n", out);
+    }
+    if (rd) {
+        fr_store_rd_end(rd);
+        fr_store_rd_free(rd);
+    }
+    if (!rc)
+        fprintf(out, "{\"source\":\"%s\",\"partitions\":%" PRId32 ",\"lag\":%" PRIu64 "}\n",
+                d.spec->name, d.nparts, total);
+    dlq_close(&d);
+    return rc;
+}

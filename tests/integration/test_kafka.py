@@ -456,6 +456,18 @@ def case_group_redis(r):
             last = [ln for ln in f if "assigned partitions" in ln][-1]
         H.expect("[0,1,2,3]" in last, "the survivor's last assignment: %r", last.strip())
         H.expect(len(set(e for _, e in pos.values())) >= 1, "epochs %r", pos)
+    with r.case("status_command_shows_positions_and_lag"):
+        rc, out, err = p2.cli(["status"])
+        H.expect(rc == 0, "freshet status: exit %r: %s", rc, err[-500:])
+        rows = [json.loads(x) for x in out.splitlines() if x.strip()]
+        per = [x for x in rows if "partition" in x]
+        ends = ev.ends()
+        H.expect(len(per) == PARTS and all(x["end_offset"] == ends[x["partition"]] and
+                                           x["committed_offset"] == ends[x["partition"]] and
+                                           x["lag"] == 0 and x["epoch"] >= 1 for x in per),
+                 "status lines %r, ends %r", per, ends)
+        H.expect(rows[-1].get("lag") == 0 and rows[-1].get("partitions") == PARTS,
+                 "total line %r", rows[-1])
     with r.case("group_replica_answers_the_oracle"):
         check_oracle(replica.http, ev, "after a processor was killed", ["card"])
 

@@ -246,3 +246,111 @@ Test(engine, stamped_states_skip_records_they_hold, .init = setup, .fini = teard
     expect(60, 4);
     fr_engine_free(e);
 }
+
+/* ---- fencing between two processors of one consumer group ---- */
+
+/* The embedded log dressed as a consumer-group source: its one partition
+ * arrives through the listener on the first poll, as Kafka's do. */
+typedef struct {
+    fr_source_t base;
+    fr_source_t *inner;
+    int assigned;
+} gsrc_t;
+
+static int g_partitions(fr_source_t *s, int32_t *parts, size_t max, size_t *n)
+{
+    return ((gsrc_t *)s)->inner->ops->partitions(((gsrc_t *)s)->inner, parts, max, n);
+}
+static int g_seek(fr_source_t *s, int32_t p, uint64_t off)
+{
+    return fr_source_seek(((gsrc_t *)s)->inner, p, off);
+}
+static int g_poll(fr_source_t *s, fr_source_rec_t *r, size_t max, size_t *n, int t)
+{
+    gsrc_t *g = (gsrc_t *)s;
+    if (!g->assigned) {
+        int32_t part = 0;
+        uint64_t next = 0;
+        int rc = s->listener.assign(s->listener.ctx, s, &part, 1, &next);
+        if (rc)
+            return rc;
+        g->assigned = 1;
+        fr_source_seek(g->inner, 0, next);
+    }
+    return fr_source_poll(g->inner, r, max, n, t);
+}
+static int g_wait(fr_source_t *s, int t)
+{
+    return fr_source_wait(((gsrc_t *)s)->inner, t);
+}
+static void g_release(fr_source_t *s)
+{
+    fr_source_release(((gsrc_t *)s)->inner);
+}
+static uint64_t g_lag(fr_source_t *s)
+{
+    gsrc_t *g = (gsrc_t *)s;
+    return g->assigned ? g->inner->ops->lag(g->inner) : 1;
+}
+static int g_dead(fr_source_t *s, const fr_source_rec_t *r, const char *reason, const char *d)
+{
+    (void)s, (void)r, (void)reason, (void)d;
+    return 0;
+}
+static void g_close(fr_source_t *s)
+{
+    fr_source_close(((gsrc_t *)s)->inner);
+    free(s);
+}
+static const fr_source_ops_t g_ops = {.kind = "group",
+                                      .partitions = g_partitions,
+                                      .seek = g_seek,
+                                      .poll = g_poll,
+                                      .wait = g_wait,
+                                      .release = g_release,
+                                      .lag = g_lag,
+                                      .dead_letter = g_dead,
+                                      .close = g_close};
+
+static fr_engine_t *group_engine(void)
+{
+    gsrc_t *g = calloc(1, sizeof *g);
+    g->base.ops = &g_ops;
+    cr_assert_eq(fr_elog_source_open(elog, 0, &g->inner), 0);
+    fr_source_t *src[1] = {&g->base};
+    fr_engine_t *e;
+    char err[256];
+    cr_assert_eq(fr_engine_new(cfg, store, src, NULL, NULL, &e, err, sizeof err), 0, "%s", err);
+    fr_engine_set_autocommit(e, 0);
+    return e;
+}
+
+Test(engine, zombie_after_reassignment_is_fenced, .init = setup, .fini = teardown)
+{
+    base = fr_now_ms() - 600000;
+    append(0, 40, 5);
+    fr_engine_t *a = group_engine();
+    drain(a);
+    cr_assert_eq(fr_engine_commit(a), 0);
+    uint64_t ea = fr_engine_epoch(a);
+    cr_assert_gt(ea, 0);
+    append(40, 60, 5);
+    drain(a); /* a applies 60 more but is paused before committing them */
+
+    /* the partition moves to b: a new epoch, positions rewritten under it */
+    fr_engine_t *b = group_engine();
+    drain(b);
+    cr_assert_gt(fr_engine_epoch(b), ea);
+    cr_assert_eq(fr_engine_commit(b), 0);
+    expect(100, 5);
+
+    /* a resumes: its commit is refused and changes nothing */
+    cr_assert_eq(fr_engine_commit(a), FR_ECONFLICT);
+    expect(100, 5);
+    append(100, 10, 5);
+    drain(b);
+    cr_assert_eq(fr_engine_commit(b), 0);
+    expect(110, 5);
+    fr_engine_free(a);
+    fr_engine_free(b);
+}
