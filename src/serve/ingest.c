@@ -256,8 +256,11 @@ int fr_ingest(const fr_config_t *cfg, fr_elog_t *log, int src, const char *body,
         goto out;
     }
     for (size_t i = 0; i < b.n; i++) {
-        if (b.evs[i].reason)
+        if (b.evs[i].reason) {
+            /* rejs may have moved since (batch_grow): point at its home now */
+            b.evs[i].detail = b.rejs[i].detail;
             continue;
+        }
         size_t endo = recs.len;
         for (size_t j = i + 1; j < b.n; j++)
             if (b.roff[j] != SIZE_MAX) {
