@@ -17,6 +17,7 @@
 #include "engine/engine.h"
 #include "event/registry.h"
 #include "gen/gen.h"
+#include "offline/backfill.h"
 #include "serve/demo.h"
 #include "serve/ingest.h"
 #include "serve/serve.h"
@@ -44,8 +45,11 @@ static void usage(FILE *f)
                "  serve     -c FILE            HTTP ingest and feature serving only\n"
                "  process   -c FILE            the processor only (log -> online store)\n"
                "  validate  -c FILE            check a configuration file\n"
-               "  generate  [--to DEST] ...    synthetic transactions (NDJSON, file or HTTP)\n"
+               "  generate  [--to DEST] ...    synthetic transactions (stdout, file, HTTP, Kafka)\n"
+               "  backfill  -c FILE --jsonl|--avro PATH...|--from-kafka earliest|MS\n"
+               "                               views recomputed from history\n"
                "  dlq list|replay -c FILE      show / re-feed dead-lettered events\n"
+               "  status    -c FILE            positions, ends and lag per source partition\n"
                "  schema    register|list|check -c FILE ...  the Avro schema registry\n\n"
                "`freshet <command> --help` tells more; `freshet --version` the version.\n");
 }
@@ -421,6 +425,66 @@ static int cmd_dlq(int argc, char **argv)
     return rc ? 1 : 0;
 }
 
+static int cmd_status(int argc, char **argv)
+{
+    common_t o;
+    int rc = parse_common(argc, argv, &o, "status",
+                          "-c FILE\n"
+                          "  Where each source stands, as NDJSON: per partition the committed\n"
+                          "  position in the online store (and its fencing epoch), the end of\n"
+                          "  the log or topic, and the lag; works beside any number of\n"
+                          "  processors (it reads the store and the brokers only).");
+    if (rc)
+        return rc;
+    fr_config_t *cfg = load_config(o.config, NULL);
+    if (!cfg)
+        return 1;
+    char err[1024] = "";
+    fr_store_t *store = NULL;
+    fr_elog_t *log = NULL;
+    rc = fr_store_open(cfg, &store, err, sizeof err);
+    for (size_t s = 0; !rc && s < cfg->nsources; s++) {
+        if (cfg->sources[s].kafka.enabled) {
+            rc = fr_kafka_status(cfg, (int)s, store, stdout, err, sizeof err);
+            continue;
+        }
+        if (!log) {
+            char dir[4096];
+            snprintf(dir, sizeof dir, "%s/log", cfg->store.path);
+            rc = fr_elog_open(dir, cfg, &log, err, sizeof err);
+            if (rc)
+                break;
+        }
+        fr_store_rd_t *rd;
+        fr_store_pos_t pos = {.watermark = INT64_MIN};
+        rc = fr_store_rd_new(store, &rd);
+        if (!rc && !(rc = fr_store_rd_begin(rd))) {
+            if (fr_store_pos_get(rd, (int)s, 0, &pos))
+                pos = (fr_store_pos_t){.watermark = INT64_MIN};
+            fr_store_rd_end(rd);
+        }
+        fr_store_rd_free(rd);
+        if (rc) {
+            snprintf(err, sizeof err, "reading positions: %s", fr_strerror(rc));
+            break;
+        }
+        uint64_t end = fr_elog_end_offset(log, (int)s);
+        printf("{\"source\":\"%s\",\"log\":\"embedded\",\"partition\":0,"
+               "\"committed_offset\":%" PRIu64 ",\"end_offset\":%" PRIu64 ",\"lag\":%" PRIu64,
+               cfg->sources[s].name, pos.next_offset, end,
+               end > pos.next_offset ? end - pos.next_offset : 0);
+        if (pos.watermark != INT64_MIN)
+            printf(",\"watermark\":%" PRId64, pos.watermark);
+        printf(",\"dead_letters\":%" PRIu64 "}\n", fr_elog_dlq_count(log));
+    }
+    if (rc)
+        fprintf(stderr, "freshet status: %s\n", err[0] ? err : fr_strerror(rc));
+    fr_elog_close(log);
+    fr_store_close(store);
+    fr_config_free(cfg);
+    return rc ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -449,8 +513,12 @@ int main(int argc, char **argv)
         return cmd_validate(argc, argv);
     if (!strcmp(cmd, "generate"))
         return fr_gen_cmd(argc, argv);
+    if (!strcmp(cmd, "backfill"))
+        return fr_backfill_main(argc, argv);
     if (!strcmp(cmd, "dlq"))
         return cmd_dlq(argc, argv);
+    if (!strcmp(cmd, "status"))
+        return cmd_status(argc, argv);
     if (!strcmp(cmd, "schema"))
         return fr_schema_main(argc, argv);
     fprintf(stderr, "freshet: unknown command '%s'\n", cmd);

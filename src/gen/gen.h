@@ -76,22 +76,49 @@ int fr_gen_next(fr_gen_t *g, int64_t now_ms, fr_buf_t *out);
  *                   summary prints it)
  *   --cards N, --merchants N, --fraud-rate F, --jitter-ms MS   (fr_gen_opts_t)
  *   --to DEST       "-" NDJSON on stdout (default), a file path (NDJSON,
- *                   truncated), or http[s]://HOST:PORT/v1/events/SOURCE:
+ *                   truncated), http[s]://HOST:PORT/v1/events/SOURCE:
  *                   NDJSON batches POSTed with libcurl, each carrying an
  *                   Idempotency-Key unique to the batch; a batch that fails
  *                   (transport error, 408, 429, 5xx, or a 2xx answer whose
  *                   "accepted" + "rejected" is not the batch size) is
  *                   retried up to 5 times, 0.1 s to 1.6 s apart, with the
- *                   same key; other 4xx answers stop the run at once
+ *                   same key; other 4xx answers stop the run at once;
+ *                   or kafka://HOST:PORT[,HOST:PORT...]/TOPIC: one message
+ *                   per event through an idempotent librdkafka producer
+ *                   (linger.ms 5, murmur2 partitioning), keyed by the
+ *                   event's entity (the first feature view's on the source:
+ *                   card_id for the built-in one); the run waits for every
+ *                   delivery report, and the summary counts acknowledged
+ *                   events (gen_int.h, gen_kafka.c)
  *   --batch N       events per HTTP request (default 500, at most 100000)
- *   -c FILE         accepted and ignored (reserved)
+ *   --format F      Kafka only: json (default; the NDJSON line itself) or
+ *                   avro (Confluent-framed fr_avro_encode of the event typed
+ *                   with fr_event_from_json; fr_avro_schema_json of the
+ *                   source is registered under "<TOPIC>-value" first, and
+ *                   the summary prints its id)
+ *   -c FILE         Kafka only (other sinks ignore it): the configuration
+ *                   whose source types the events, whose registry
+ *                   (embedded, or schema_registry.url) takes the schema, and
+ *                   whose source kafka: properties the producer applies;
+ *                   without it, a built-in copy of examples/fraud/
+ *                   freshet.yaml's `transactions`
+ *   --source NAME   with -c: the source (default: the first)
+ *   --registry URL  with --format avro: a Confluent-compatible registry
+ *                   (e.g. a running `freshet run`'s http://HOST:PORT) in
+ *                   place of the configuration's; Avro needs this or -c
  *   --help          usage on stdout
  * With --rate, no event waits more than about 100 ms for its batch or write,
  * so slow rates deliver events promptly.  On a terminal, stderr shows an updating progress line;
  * a one-line summary always ends on stderr.  SIGINT/SIGTERM stop the run
- * after flushing what was generated.
+ * after flushing what was generated (Kafka: after every delivery report; a
+ * second signal drops the messages not sent yet, counted as failed).
  * Returns the exit code: 0 success (also an unbounded run stopped by a
- * signal), 1 error (I/O, HTTP, a bounded run interrupted), 2 bad usage;
+ * signal), 1 error (I/O, HTTP, a bounded run interrupted; Kafka: the
+ * configuration, the registry refusing the schema (409) or unreachable,
+ * the cluster unreachable within 10 s, an event not fitting the source,
+ * any failed delivery), 2 bad usage (also --format, --source or
+ * --registry without a kafka:// destination, a malformed kafka:// URL,
+ * --format avro without --registry or -c);
  * errors and usage problems are explained on stderr.  Writing to a closed
  * pipe on stdout ends the process by SIGPIPE, as for any filter.
  * Call from the main thread; installs SIGINT/SIGTERM handlers for the

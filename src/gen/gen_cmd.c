@@ -1,6 +1,7 @@
 /*
  * gen_cmd.c - `freshet generate`: the generator (gen.c) driven by the
- * clock, writing NDJSON to stdout, a file, or HTTP ingest (see gen.h).
+ * clock, writing NDJSON to stdout, a file, or HTTP ingest, or producing
+ * to Kafka as JSON or Avro (see gen.h; the Kafka sink is gen_kafka.c).
  *
  * One loop: take a token, generate an event into the pending buffer, hand
  * the buffer to the sink when it is full (bytes for stdout and files, the
@@ -11,6 +12,13 @@
  *
  * HTTP batches carry an Idempotency-Key made of the seed, pid, start time
  * and batch number, so a batch retried after a lost answer is applied once.
+ *
+ * Kafka needs no pending buffer: each event goes to librdkafka as it is
+ * made, and librdkafka's own linger (5 ms) bounds how long it waits.  At
+ * the end the loop waits for every delivery report; the summary counts
+ * acknowledged events, and any failed delivery makes the exit status 1.
+ * The first SIGINT/SIGTERM stops generating and waits for what was
+ * produced; a second one drops what has not been sent yet.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -31,6 +39,7 @@
 #include "core/err.h"
 #include "core/hash.h"
 #include "gen/gen.h"
+#include "gen/gen_int.h"
 
 #define FLUSH_NS 100000000ull     /* pending events wait at most this long */
 #define PROGRESS_NS 250000000ull  /* progress line refresh */
@@ -40,30 +49,44 @@
 #define RETRY_BASE_NS 100000000ull /* 0.1, 0.2, 0.4, 0.8, 1.6 s between tries */
 #define MAX_ANSWER (1 << 20)
 #define MAX_RATE 1e9
+#define KAFKA_EVENT_MAX 4096 /* one event for the Kafka sink (FR_GEN_MAX_EVENT) */
 
 static volatile sig_atomic_t g_stop;
 
+/* 1 after the first signal, 2 after a second one */
 static void on_signal(int sig)
 {
     (void)sig;
-    g_stop = 1;
+    if (g_stop < 2)
+        g_stop = g_stop + 1;
 }
 
 static const char usage_text[] =
     "usage: freshet generate [--count N] [--rate R] [--to DEST] [options]\n"
     "  Writes synthetic card transactions (source `transactions` of\n"
-    "  examples/fraud/freshet.yaml) as NDJSON.\n"
+    "  examples/fraud/freshet.yaml) as NDJSON, or produces them to Kafka.\n"
     "  --count N        events to generate (default 10000; 0 = until interrupted)\n"
     "  --rate R         events per second (default 0 = as fast as possible)\n"
-    "  --to DEST        - (stdout, default), a file path, or\n"
-    "                   http://HOST:PORT/v1/events/SOURCE (POSTs NDJSON batches)\n"
+    "  --to DEST        - (stdout, default), a file path,\n"
+    "                   http://HOST:PORT/v1/events/SOURCE (POSTs NDJSON batches), or\n"
+    "                   kafka://HOST:PORT[,HOST:PORT...]/TOPIC (a message per event,\n"
+    "                   keyed by its entity; waits for every acknowledgement)\n"
     "  --batch N        events per HTTP request (default 500, at most 100000)\n"
+    "  --format F       Kafka values: json (default, the NDJSON line) or avro\n"
+    "                   (Confluent-framed; the schema is registered under the\n"
+    "                   subject TOPIC-value)\n"
+    "  -c FILE          Kafka: the configuration whose source types the events,\n"
+    "                   whose schema registry takes the Avro schema and whose\n"
+    "                   kafka: properties the producer uses (default: the built-in\n"
+    "                   `transactions` source); the other sinks ignore it\n"
+    "  --source NAME    with -c: the source (default: the first one)\n"
+    "  --registry URL   Avro: a Confluent-compatible schema registry, e.g. a running\n"
+    "                   freshet's http://HOST:PORT (default: the one of -c FILE)\n"
     "  --seed S         generator seed (default: from the clock)\n"
     "  --cards N        number of cards (default 100000)\n"
     "  --merchants N    number of merchants (default 5000)\n"
     "  --fraud-rate F   share of events in fraud-like bursts (default 0.005)\n"
     "  --jitter-ms MS   event times lag the clock by up to MS (default 2000)\n"
-    "  -c FILE          accepted and ignored (reserved)\n"
     "  --help           this text\n";
 
 typedef struct run {
@@ -92,7 +115,12 @@ typedef struct run {
     char curl_err[CURL_ERROR_SIZE];
     char key_prefix[96];
     uint64_t batchno, requests, retries, accepted, rejected;
-    char err[512];
+    /* Kafka sink */
+    fr_gen_kafka_opts_t ko;
+    int format_set;
+    fr_gen_kafka_t *kafka;
+    fr_buf_t ev; /* the event being sent */
+    char err[1024];
 } run_t;
 
 static int parse_u64(const char *s, uint64_t *v)
@@ -124,6 +152,11 @@ static int parse_double(const char *s, double *v)
 static int is_http(const char *to)
 {
     return !strncmp(to, "http://", 7) || !strncmp(to, "https://", 8);
+}
+
+static int is_kafka(const char *to)
+{
+    return !strncmp(to, "kafka://", 8);
 }
 
 static void sleep_ns(uint64_t ns)
@@ -306,6 +339,11 @@ static void progress(run_t *r, uint64_t now)
             (double)(r->made - r->prog_made) / dt);
     if (r->curl)
         fprintf(stderr, ", %" PRIu64 " acknowledged, %" PRIu64 " retries", r->sent, r->retries);
+    if (r->kafka) {
+        fr_gen_kafka_stats_t st;
+        fr_gen_kafka_stats(r->kafka, &st);
+        fprintf(stderr, ", %" PRIu64 " acknowledged, %" PRIu64 " failed", st.acked, st.failed);
+    }
     r->prog_ns = now;
     r->prog_made = r->made;
 }
@@ -323,6 +361,18 @@ static void summary(run_t *r)
                 "; %" PRIu64 " requests, %" PRIu64 " retries, %" PRIu64 " accepted, %" PRIu64
                 " rejected",
                 r->requests, r->retries, r->accepted, r->rejected);
+    if (r->kafka) {
+        fr_gen_kafka_stats_t st;
+        fr_gen_kafka_stats(r->kafka, &st);
+        fprintf(stderr,
+                "; %" PRIu64 " produced, %" PRIu64 " acknowledged, %" PRIu64 " failed; source %s",
+                st.queued, st.acked, st.failed, st.source);
+        if (st.subject)
+            fprintf(stderr, "; Avro schema id %" PRIu32 " (subject %s, registry %s)", st.schema_id,
+                    st.subject, st.registry);
+        else
+            fputs("; JSON", stderr);
+    }
     if (g_stop)
         fputs(" (interrupted)", stderr);
     fputc('\n', stderr);
@@ -349,6 +399,8 @@ static int generate(run_t *r)
                     continue;
                 }
                 progress(r, now);
+                if (r->kafka)
+                    fr_gen_kafka_poll(r->kafka, 0); /* delivery reports */
                 sleep_ns(wait);
                 continue;
             }
@@ -357,6 +409,18 @@ static int generate(run_t *r)
                 r->pend_ns = now;
         } else if ((r->made & 4095) == 0) {
             progress(r, fr_mono_ns());
+        }
+        if (r->kafka) {
+            fr_buf_reset(&r->ev);
+            int rc = fr_gen_next(r->gen, fr_now_ms(), &r->ev);
+            if (rc) {
+                snprintf(r->err, sizeof r->err, "generating: %s", fr_strerror(rc));
+                return -1;
+            }
+            if (fr_gen_kafka_send(r->kafka, r->ev.p, r->ev.len, r->err, sizeof r->err))
+                return -1;
+            r->made++;
+            continue;
         }
         int rc = fr_gen_next(r->gen, fr_now_ms(), &r->pend);
         if (!rc)
@@ -374,6 +438,59 @@ static int generate(run_t *r)
     return flush(r);
 }
 
+/* Waits for the delivery report of every message produced; a second
+ * signal drops those not sent yet.  0, or -1 when some failed. */
+static int kafka_finish(run_t *r)
+{
+    int purged = 0;
+    while (fr_gen_kafka_flush(r->kafka, 100)) {
+        if (g_stop >= 2 && !purged) {
+            fr_gen_kafka_purge(r->kafka);
+            purged = 1;
+        }
+        progress(r, fr_mono_ns());
+    }
+    fr_gen_kafka_stats_t st;
+    fr_gen_kafka_stats(r->kafka, &st);
+    r->sent = st.acked;
+    if (!st.failed)
+        return 0;
+    snprintf(r->err, sizeof r->err,
+             "%" PRIu64 " of %" PRIu64 " messages were not delivered to %s: %s", st.failed,
+             st.queued, r->to, st.error ? st.error : "unknown error");
+    return -1;
+}
+
+/* Options that only the Kafka sink takes, and its URL: NULL when fine, else
+ * what is wrong (in buf or static). */
+static const char *check_kafka_opts(run_t *r, char *buf, size_t len)
+{
+    if (!is_kafka(r->to)) {
+        if (r->format_set)
+            return "--format is for --to kafka://HOST:PORT/TOPIC";
+        if (r->ko.source)
+            return "--source is for --to kafka://HOST:PORT/TOPIC";
+        if (r->ko.registry)
+            return "--registry is for --to kafka://HOST:PORT/TOPIC --format avro";
+        return NULL;
+    }
+    fr_gen_kafka_url_t u;
+    char why[200];
+    if (fr_gen_kafka_url_parse(r->to, &u, why, sizeof why)) {
+        snprintf(buf, len, "--to %.300s: %s (expected kafka://HOST:PORT[,HOST:PORT...]/TOPIC)",
+                 r->to, why);
+        return buf;
+    }
+    if (r->ko.source && !r->ko.config)
+        return "--source names a source of -c FILE";
+    if (r->ko.registry && r->ko.format != FR_FORMAT_AVRO)
+        return "--registry is for --format avro";
+    if (r->ko.format == FR_FORMAT_AVRO && !r->ko.config && !r->ko.registry)
+        return "--format avro needs a schema registry: --registry URL, or -c FILE (its "
+               "schema_registry.url or embedded registry)";
+    return NULL;
+}
+
 int fr_gen_cmd(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -382,7 +499,9 @@ int fr_gen_cmd(int argc, char **argv)
         {"seed", required_argument, NULL, 's'},      {"cards", required_argument, NULL, 'C'},
         {"merchants", required_argument, NULL, 'M'}, {"fraud-rate", required_argument, NULL, 'f'},
         {"jitter-ms", required_argument, NULL, 'j'}, {"config", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
+        {"format", required_argument, NULL, 'F'},    {"source", required_argument, NULL, 'S'},
+        {"registry", required_argument, NULL, 'R'},  {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
     run_t r;
     memset(&r, 0, sizeof r);
     r.count = 10000;
@@ -390,8 +509,11 @@ int fr_gen_cmd(int argc, char **argv)
     r.to = "-";
     r.fd = -1;
     r.go = fr_gen_opts_default();
+    r.ko.format = FR_FORMAT_JSON;
+    r.ko.stop = &g_stop;
     int seeded = 0;
     const char *bad = NULL;
+    char badbuf[768];
     optind = 0; /* full re-initialisation: fr_gen_cmd may run more than once */
     int ch;
     while (!bad && (ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -409,7 +531,7 @@ int fr_gen_cmd(int argc, char **argv)
         case 'o':
             r.to = optarg;
             if (!*optarg)
-                bad = "--to wants -, a file path or an http:// URL";
+                bad = "--to wants -, a file path, an http:// URL or a kafka:// URL";
             break;
         case 'b':
             if (parse_u64(optarg, &r.batch) || r.batch < 1 || r.batch > MAX_BATCH)
@@ -441,7 +563,26 @@ int fr_gen_cmd(int argc, char **argv)
             else
                 r.go.jitter_ms = (int64_t)u;
             break;
-        case 'c': break; /* reserved */
+        case 'c': r.ko.config = optarg; break;
+        case 'F':
+            r.format_set = 1;
+            if (!strcmp(optarg, "json"))
+                r.ko.format = FR_FORMAT_JSON;
+            else if (!strcmp(optarg, "avro"))
+                r.ko.format = FR_FORMAT_AVRO;
+            else
+                bad = "--format wants json or avro";
+            break;
+        case 'S':
+            r.ko.source = optarg;
+            if (!*optarg)
+                bad = "--source wants a source name";
+            break;
+        case 'R':
+            r.ko.registry = optarg;
+            if (!is_http(optarg))
+                bad = "--registry wants an http:// or https:// URL";
+            break;
         case 'h': fputs(usage_text, stdout); return 0;
         default: fputs(usage_text, stderr); return 2;
         }
@@ -451,6 +592,8 @@ int fr_gen_cmd(int argc, char **argv)
         fputs(usage_text, stderr);
         return 2;
     }
+    if (!bad)
+        bad = check_kafka_opts(&r, badbuf, sizeof badbuf);
     if (bad) {
         fprintf(stderr, "freshet generate: %s\n", bad);
         fputs(usage_text, stderr);
@@ -471,12 +614,23 @@ int fr_gen_cmd(int argc, char **argv)
 
     fr_buf_init(&r.pend, r.batch * (FR_GEN_MAX_EVENT + 1) + FD_FLUSH_BYTES);
     fr_buf_init(&r.answer, MAX_ANSWER);
+    fr_buf_init(&r.ev, KAFKA_EVENT_MAX);
     r.gen = fr_gen_new(&r.go);
     if (!r.gen) {
         snprintf(r.err, sizeof r.err, "out of memory");
         goto out;
     }
-    if (is_http(r.to)) {
+    if (is_kafka(r.to)) {
+        r.ko.to = r.to;
+        if (fr_gen_kafka_open(&r.ko, &r.kafka, r.err, sizeof r.err))
+            goto out;
+        fr_gen_kafka_stats_t st;
+        fr_gen_kafka_stats(r.kafka, &st);
+        if (r.ko.config && st.source_format != r.ko.format)
+            fprintf(stderr, "freshet generate: note: source '%s' reads %s; producing %s\n",
+                    st.source, st.source_format == FR_FORMAT_AVRO ? "avro" : "json",
+                    r.ko.format == FR_FORMAT_AVRO ? "avro" : "json");
+    } else if (is_http(r.to)) {
         if (http_open(&r))
             goto out;
     } else if (!strcmp(r.to, "-")) {
@@ -492,6 +646,16 @@ int fr_gen_cmd(int argc, char **argv)
     r.t0_ns = r.prog_ns = fr_mono_ns();
     fflush(stdout); /* our writes to fd 1 bypass stdio */
     int rc = generate(&r);
+    if (r.kafka) {
+        /* what was produced is delivered even when the loop failed */
+        char loop_err[sizeof r.err];
+        memcpy(loop_err, r.err, sizeof loop_err);
+        int frc = kafka_finish(&r);
+        if (rc)
+            memcpy(r.err, loop_err, sizeof r.err); /* the first error is the story */
+        else
+            rc = frc;
+    }
     if (!rc && r.fd >= 0 && r.fd != STDOUT_FILENO) {
         rc = close(r.fd);
         r.fd = -1;
@@ -510,9 +674,11 @@ out:
     if (r.fd >= 0 && r.fd != STDOUT_FILENO)
         close(r.fd);
     http_close(&r);
+    fr_gen_kafka_close(r.kafka);
     fr_gen_free(r.gen);
     fr_buf_destroy(&r.pend);
     fr_buf_destroy(&r.answer);
+    fr_buf_destroy(&r.ev);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     return ret;

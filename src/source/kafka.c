@@ -43,6 +43,7 @@ typedef struct {
     int32_t hparts;
     int64_t *hstart, *hend;     /* per partition */
     int64_t *hnext;             /* next offset to hand out, per partition */
+    uint64_t hdead;             /* refused records seen (not dead-lettered again) */
 } ksrc_t;
 
 int fr_kafka_conf_apply(const fr_kafka_spec_t *k, void *conf, int lenient, char *err,
@@ -436,6 +437,11 @@ static int k_dead_letter(fr_source_t *s, const fr_source_rec_t *r, const char *r
                          const char *detail)
 {
     ksrc_t *k = (ksrc_t *)s;
+    if (k->history) {
+        /* live processing dead-lettered it already: count, do not repeat */
+        k->hdead++;
+        return 0;
+    }
     if (!k->prod) {
         int rc = open_producer(k);
         if (rc)
@@ -490,6 +496,10 @@ static void k_close(fr_source_t *s)
     ksrc_t *k = (ksrc_t *)s;
     drop_msgs(k);
     drop_peek(k);
+    if (k->history && k->hdead)
+        fr_info("kafka %s: %" PRIu64 " records of the history were refused (their dead letters "
+                "are in %s from live processing)",
+                k->spec->kafka.topic, k->hdead, k->spec->kafka.dlq_topic);
     if (k->rk) {
         /* leaves the group (revoking through the listener, which commits) */
         rd_kafka_consumer_close(k->rk);

@@ -37,8 +37,8 @@ int fr_kafka_source_open(const fr_config_t *cfg, int src, fr_source_t **out, cha
  * Source src's topic as history, for backfill: every partition, from the
  * first message at or after from_ms (-1: the earliest retained) to the end
  * as of opening (at_end then holds); no consumer group, nothing committed
- * to Kafka.  Refused messages go to the dead-letter topic as in live
- * processing.  0 or an error, err filled.
+ * to Kafka.  Refused messages are counted, not dead-lettered again (live
+ * processing put them in the dead-letter topic already).  0 or an error, err filled.
  */
 int fr_kafka_source_open_history(const fr_config_t *cfg, int src, int64_t from_ms,
                                  fr_source_t **out, char *err, size_t errlen);

@@ -351,6 +351,25 @@ def case_oracle_lmdb(r):
         H.expect(all(a == "ok" for a in answers), "mock answers %r", answers)
         wait_status_caught_up(srv, ev.ends(), 180)
         check_oracle(srv.http, ev, "after broker outages and fetch errors")
+    with r.case("backfill_from_kafka_equals_live"):
+        other = H.Server(config(mock, "tx", "unused"), name="kafka-backfill", cmd="serve",
+                         extra_args=["--no-ingest"])
+        rc, out, err = other.cli(["backfill", "--source", "tx", "--from-kafka", "earliest",
+                                  "--fresh", "--quiet"], timeout=300)
+        H.expect(rc == 0, "backfill: exit %r\n%s\n%s", rc, out[-500:], err[-1500:])
+        other.start()
+        n = check_oracle(other.http, ev, "backfilled from Kafka")
+        diff = []
+        for v in view_defs():
+            for key in ev.oracle.keys(v.name)[:40]:
+                a = srv.http.features(v.name, key, ev.maxts + 1).json
+                b = other.http.features(v.name, key, ev.maxts + 1).json
+                for j in (a, b):
+                    j.pop("freshness_ms", None)
+                if a != b:
+                    diff.append((v.name, key))
+        H.expect(not diff and n > 0, "backfill and live answers differ for %r", diff[:5])
+        other.stop()
     H.check_clean_stop(r, srv, "kafka_clean_stop")
     mock.stop()
 

@@ -2,11 +2,14 @@
  * Unit tests of `freshet generate` (src/gen/gen_cmd.c): files, stdout, usage
  * errors, rate limiting, and HTTP delivery against a small libmicrohttpd
  * server started by the test on loopback, which can fail requests on
- * purpose to exercise retries with the same Idempotency-Key.
+ * purpose to exercise retries with the same Idempotency-Key; Kafka option
+ * errors, and runs against librdkafka's mock cluster started in the test.
  */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -15,6 +18,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "event/registry.h"
 #include "gen/gen.h"
 
 #define ARGC(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -382,4 +386,225 @@ Test(gen_cmd, slow_rates_send_promptly)
         total += s->lines[i];
     cr_assert_eq(total, 10);
     server_stop(s);
+}
+
+/* ---- Kafka ---- */
+
+Test(gen_cmd, kafka_usage_errors_are_exit_code_2)
+{
+    /* refused while parsing options: nothing is opened or contacted */
+    char *a1[] = {"generate", "--format", "avro"};
+    char *a2[] = {"generate", "--format", "json", "--to", path};
+    char *a3[] = {"generate", "--format", "xml", "--to", "kafka://127.0.0.1:1/t"};
+    char *a4[] = {"generate", "--to", "kafka://127.0.0.1:1"};
+    char *a5[] = {"generate", "--to", "kafka://127.0.0.1:1/"};
+    char *a6[] = {"generate", "--to", "kafka:///t"};
+    char *a7[] = {"generate", "--to", "kafka://host/t"};
+    char *a8[] = {"generate", "--to", "kafka://host:0/t"};
+    char *a9[] = {"generate", "--to", "kafka://host:65536/t"};
+    char *a10[] = {"generate", "--to", "kafka://host:1,/t"};
+    char *a11[] = {"generate", "--to", "kafka://host:1/a b"};
+    char *a12[] = {"generate", "--to", "kafka://host:1/a/b"};
+    char *a13[] = {"generate", "--to", "kafka://127.0.0.1:1/t", "--format", "avro"};
+    char *a14[] = {"generate", "--to", "kafka://127.0.0.1:1/t", "--source", "x"};
+    char *a15[] = {"generate", "--to", "kafka://127.0.0.1:1/t", "--registry", "http://h:1"};
+    char *a16[] = {"generate", "--to",       "kafka://127.0.0.1:1/t", "--format",
+                   "avro",     "--registry", "ftp://h:1"};
+    char *a17[] = {"generate", "--source", "transactions"};
+    char *a18[] = {"generate", "--registry", "http://h:1", "--to", path};
+    char *a19[] = {"generate", "--format"};
+    char *a20[] = {"generate", "--to", "kafka://127.0.0.1:1/t", "--source", ""};
+    cr_assert_eq(fr_gen_cmd(ARGC(a1), a1), 2);
+    cr_assert_eq(fr_gen_cmd(ARGC(a2), a2), 2);
+    cr_assert_eq(fr_gen_cmd(ARGC(a3), a3), 2);
+    cr_assert_eq(fr_gen_cmd(ARGC(a4), a4), 2);
+    cr_assert_eq(fr_gen_cmd(ARGC(a5), a5), 2);
+    cr_assert_eq(fr_gen_cmd(ARGC(a6), a6), 2);
+    cr_assert_eq(fr_gen_cmd(ARGC(a7), a7), 2);
+    cr_assert_eq(fr_gen_cmd(ARGC(a8), a8), 2);
+    cr_assert_eq(fr_gen_cmd(ARGC(a9), a9), 2);
+    cr_assert_eq(fr_gen_cmd(ARGC(a10), a10), 2);
+    cr_assert_eq(fr_gen_cmd(ARGC(a11), a11), 2);
+    cr_assert_eq(fr_gen_cmd(ARGC(a12), a12), 2);
+    cr_assert_eq(fr_gen_cmd(ARGC(a13), a13), 2);
+    cr_assert_eq(fr_gen_cmd(ARGC(a14), a14), 2);
+    cr_assert_eq(fr_gen_cmd(ARGC(a15), a15), 2);
+    cr_assert_eq(fr_gen_cmd(ARGC(a16), a16), 2);
+    cr_assert_eq(fr_gen_cmd(ARGC(a17), a17), 2);
+    cr_assert_eq(fr_gen_cmd(ARGC(a18), a18), 2);
+    cr_assert_eq(fr_gen_cmd(ARGC(a19), a19), 2);
+    cr_assert_eq(fr_gen_cmd(ARGC(a20), a20), 2);
+}
+
+static const char kcfg_fmt[] =
+    "store: { path: %s/data }\n"
+    "sources:\n"
+    "  - name: transactions\n"
+    "    format: avro\n"
+    "    timestamp: ts\n"
+    "    fields:\n"
+    "      - { name: card_id, type: string }\n"
+    "      - { name: amount, type: double }\n"
+    "      - { name: merchant_id, type: string }\n"
+    "      - { name: country, type: string, optional: true }\n"
+    "      - { name: ts, type: long }\n"
+    "  - name: orders\n"
+    "    timestamp: ts\n"
+    "    fields:\n"
+    "      - { name: order_id, type: string }\n"
+    "      - { name: ts, type: long }\n"
+    "feature_views:\n"
+    "  - { name: card, source: transactions, entity: card_id, windows: [5m],\n"
+    "      aggregations: [ { fn: count } ] }\n"
+    "  - { name: order, source: orders, entity: order_id, windows: [5m],\n"
+    "      aggregations: [ { fn: count } ] }\n";
+
+static char cfgpath[160];
+
+static void write_kafka_config(void)
+{
+    snprintf(cfgpath, sizeof cfgpath, "%s/k.yaml", tmpdir);
+    FILE *f = fopen(cfgpath, "w");
+    cr_assert_not_null(f);
+    fprintf(f, kcfg_fmt, tmpdir);
+    fclose(f);
+}
+
+Test(gen_cmd, kafka_errors_before_the_cluster_are_exit_code_1)
+{
+    write_kafka_config();
+    char *a1[] = {"generate", "--to", "kafka://127.0.0.1:1/t", "-c", "/nonexistent/k.yaml"};
+    char *a2[] = {"generate", "--to", "kafka://127.0.0.1:1/t", "-c", cfgpath, "--source", "nope"};
+    char *a3[] = {"generate", "--to",       "kafka://127.0.0.1:1/t", "--format",
+                  "avro",     "--registry", "http://127.0.0.1:1"};
+    cr_assert_eq(fr_gen_cmd(ARGC(a1), a1), 1);
+    cr_assert_eq(fr_gen_cmd(ARGC(a2), a2), 1);
+    cr_assert_eq(fr_gen_cmd(ARGC(a3), a3), 1);
+    /* an incompatible schema already under the subject: 409, nothing produced */
+    char err[512] = "";
+    fr_config_t *cfg = NULL;
+    cr_assert_eq(fr_config_load(cfgpath, &cfg, err, sizeof err), 0, "%s", err);
+    fr_registry_t *reg = NULL;
+    cr_assert_eq(fr_registry_open(cfg, &reg, err, sizeof err), 0, "%s", err);
+    static const char other[] =
+        "{\"type\":\"record\",\"name\":\"x\",\"fields\":[{\"name\":\"qty\",\"type\":\"int\"}]}";
+    uint32_t id;
+    cr_assert_eq(fr_registry_register(reg, "t-value", other, sizeof other - 1, &id, err, sizeof err),
+                 0, "%s", err);
+    fr_registry_close(reg);
+    fr_config_free(cfg);
+    char *a4[] = {"generate", "--to", "kafka://127.0.0.1:1/t", "--format", "avro", "-c", cfgpath};
+    cr_assert_eq(fr_gen_cmd(ARGC(a4), a4), 1);
+}
+
+/* librdkafka's mock cluster, in this process */
+typedef struct mock {
+    rd_kafka_t *rk;
+    rd_kafka_mock_cluster_t *mc;
+    char url[512];
+} mock_t;
+
+static void mock_start(mock_t *m)
+{
+    char e[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "log_level", "0", e, sizeof e);
+    m->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof e);
+    cr_assert_not_null(m->rk, "%s", e);
+    m->mc = rd_kafka_mock_cluster_new(m->rk, 1);
+    cr_assert_not_null(m->mc);
+    for (const char *t = "tao"; *t; t++) {
+        char name[2] = {*t, 0};
+        cr_assert_eq(rd_kafka_mock_topic_create(m->mc, name, 2, 1), 0);
+    }
+}
+
+/* kafka://BOOTSTRAP/topic in m->url */
+static char *mock_url(mock_t *m, const char *topic)
+{
+    snprintf(m->url, sizeof m->url, "kafka://%s/%s", rd_kafka_mock_cluster_bootstraps(m->mc),
+             topic);
+    return m->url;
+}
+
+static void mock_stop(mock_t *m)
+{
+    rd_kafka_mock_cluster_destroy(m->mc);
+    rd_kafka_destroy(m->rk);
+}
+
+/* Counts the messages of topic (2 partitions) and checks every key is the
+ * card_id of its value (JSON) or is a card id (Avro). */
+static size_t mock_count(mock_t *m, const char *topic, int json)
+{
+    char e[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    const char *bs = rd_kafka_mock_cluster_bootstraps(m->mc);
+    cr_assert_eq(rd_kafka_conf_set(conf, "bootstrap.servers", bs, e, sizeof e), 0);
+    rd_kafka_conf_set(conf, "group.id", "unit-check", e, sizeof e);
+    rd_kafka_conf_set(conf, "log_level", "0", e, sizeof e);
+    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
+    cr_assert_not_null(c, "%s", e);
+    int64_t lo, hi, total = 0;
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(2);
+    for (int p = 0; p < 2; p++) {
+        cr_assert_eq(rd_kafka_query_watermark_offsets(c, topic, p, &lo, &hi, 10000), 0);
+        total += hi;
+        rd_kafka_topic_partition_list_add(parts, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    }
+    cr_assert_eq(rd_kafka_assign(c, parts), 0);
+    rd_kafka_topic_partition_list_destroy(parts);
+    size_t n = 0;
+    uint64_t end = fr_mono_ns() + 30000000000ull;
+    while ((int64_t)n < total && fr_mono_ns() < end) {
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(c, 200);
+        if (!msg)
+            continue;
+        if (!msg->err) {
+            n++;
+            cr_assert(msg->key_len == 7 && ((char *)msg->key)[0] == 'c', "key %.*s",
+                      (int)msg->key_len, (char *)msg->key);
+            if (json) {
+                json_t *j = json_loadb(msg->payload, msg->len, 0, NULL);
+                const char *card = json_string_value(json_object_get(j, "card_id"));
+                cr_assert(card && strlen(card) == msg->key_len &&
+                          !memcmp(card, msg->key, msg->key_len));
+                json_decref(j);
+            } else {
+                cr_assert(msg->len > 5 && ((unsigned char *)msg->payload)[0] == 0);
+            }
+        }
+        rd_kafka_message_destroy(msg);
+    }
+    rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c);
+    return n;
+}
+
+Test(gen_cmd, kafka_json_and_avro_to_a_mock_cluster)
+{
+    write_kafka_config();
+    mock_t m;
+    mock_start(&m);
+    char *json[] = {"generate", "--to", mock_url(&m, "t"), "--count", "3000", "--seed", "5"};
+    cr_assert_eq(fr_gen_cmd(ARGC(json), json), 0);
+    cr_assert_eq(mock_count(&m, "t", 1), 3000);
+    /* Avro through the configuration's embedded registry, with a rate */
+    char *avro[] = {"generate", "--to",    mock_url(&m, "a"), "--format", "avro", "-c",
+                    cfgpath,    "--count", "200",             "--rate",   "2000"};
+    cr_assert_eq(fr_gen_cmd(ARGC(avro), avro), 0);
+    cr_assert_eq(mock_count(&m, "a", 0), 200);
+    mock_stop(&m);
+}
+
+Test(gen_cmd, kafka_events_that_do_not_fit_the_source_are_exit_code_1)
+{
+    write_kafka_config();
+    mock_t m;
+    mock_start(&m);
+    char *argv[] = {"generate", "--to",   mock_url(&m, "o"), "-c", cfgpath, "--source",
+                    "orders",   "--count", "5"};
+    cr_assert_eq(fr_gen_cmd(ARGC(argv), argv), 1);
+    cr_assert_eq(mock_count(&m, "o", 1), 0);
+    mock_stop(&m);
 }
