@@ -7,8 +7,8 @@ with independent producers: python3-confluent-kafka and kcat.
   feature equals the brute-force oracle; the dead letters are in tx.dlq with
   reason, topic, partition and offset headers that match the producers'
   delivery reports; SIGKILL mid-stream and restart: still exact.
-- faults: a broker down, fetch errors and disconnects injected through the
-  mock while events flow: exact.
+- faults: a broker down, fetch errors, produce errors and disconnects
+  injected through the mock while events flow: exact.
 - group_redis: two `freshet process` in one consumer group on Redis split the
   partitions; one is SIGKILLed mid-stream; the survivor takes its partitions
   over; a `freshet serve --no-ingest` replica answers exactly the oracle.
@@ -342,7 +342,11 @@ def case_oracle_lmdb(r):
         t = threading.Thread(target=ev.produce, args=(3000, 1500))
         t.start()
         time.sleep(0.5)
-        answers = [mock.cmd("down 1"), mock.cmd("errors 1 6 20"), mock.cmd("errors 1 -195 5")]
+        # broker 1 down; Fetch (ApiKey 1) answering NOT_LEADER and disconnects;
+        # Produce (ApiKey 0) answering NOT_LEADER and REQUEST_TIMED_OUT (the
+        # producer's idempotent retries must neither lose nor double)
+        answers = [mock.cmd("down 1"), mock.cmd("errors 1 6 20"), mock.cmd("errors 1 -195 5"),
+                   mock.cmd("errors 0 6 5"), mock.cmd("errors 0 7 3")]
         time.sleep(2)
         answers += [mock.cmd("up 1"), mock.cmd("down 2")]
         time.sleep(1.5)
