@@ -179,12 +179,14 @@ static const char *skip_ws(const char *p, const char *end)
     return p;
 }
 
-int fr_ingest(const fr_config_t *cfg, fr_elog_t *log, int src, const char *body, size_t len,
-              const char *idem, size_t idem_len, fr_buf_t *out)
+/*
+ * Parses and types a body (one object, an array, or NDJSON) into b, the
+ * records of accepted events into recs.  0, or the HTTP status of an
+ * answer already in out (nothing usable).
+ */
+static int parse_body(const fr_config_t *cfg, int src, const char *body, size_t len, batch_t *b,
+                      fr_buf_t *recs, fr_buf_t *out)
 {
-    batch_t b = {0};
-    fr_buf_t recs;
-    fr_buf_init(&recs, (size_t)1 << 30);
     fr_value_t vals[FR_CONFIG_MAX_FIELDS];
     int status = 0, rc = 0;
     uint64_t fp = fr_schema_fingerprint(&cfg->sources[src]);
@@ -193,39 +195,39 @@ int fr_ingest(const fr_config_t *cfg, fr_elog_t *log, int src, const char *body,
 
     if (p == end) {
         status = error_json(out, 400, "empty_body", "expected a JSON object, an array, or NDJSON");
-        goto out;
+        return status;
     }
     if (*p == '[' || *p == '{') {
-        b.whole = json_loadb(p, (size_t)(end - p), JSON_DISABLE_EOF_CHECK, &je);
-        int trailing = b.whole && skip_ws(p + je.position, end) != end;
+        b->whole = json_loadb(p, (size_t)(end - p), JSON_DISABLE_EOF_CHECK, &je);
+        int trailing = b->whole && skip_ws(p + je.position, end) != end;
         if (trailing && *p == '[') {
-            json_decref(b.whole);
-            b.whole = NULL;
+            json_decref(b->whole);
+            b->whole = NULL;
             snprintf(je.text, sizeof je.text, "unexpected text after the array");
         } else if (trailing) {
-            json_decref(b.whole); /* more after one object: NDJSON */
-            b.whole = NULL;
+            json_decref(b->whole); /* more after one object: NDJSON */
+            b->whole = NULL;
         }
-        if (!b.whole && *p == '[')
-            rc = add_malformed(&b, body, len, &je); /* nothing usable: a dead letter, 400 */
+        if (!b->whole && *p == '[')
+            rc = add_malformed(b, body, len, &je); /* nothing usable: a dead letter, 400 */
     }
-    if (b.whole && json_is_array(b.whole)) {
-        if (json_array_size(b.whole) > FR_INGEST_MAX_EVENTS) {
+    if (b->whole && json_is_array(b->whole)) {
+        if (json_array_size(b->whole) > FR_INGEST_MAX_EVENTS) {
             status = error_json(out, 413, "too_many_events",
                                 "a request carries at most 100000 events");
-            goto out;
+            return status;
         }
         size_t i;
         json_t *el;
-        json_array_foreach(b.whole, i, el)
+        json_array_foreach(b->whole, i, el)
         {
-            rc = add_event(cfg, src, &b, el, NULL, 0, &recs, fp, vals);
+            rc = add_event(cfg, src, b, el, NULL, 0, recs, fp, vals);
             if (rc)
                 break;
         }
-    } else if (b.whole) {
-        rc = add_event(cfg, src, &b, b.whole, NULL, 0, &recs, fp, vals);
-    } else if (b.n == 0) {
+    } else if (b->whole) {
+        rc = add_event(cfg, src, b, b->whole, NULL, 0, recs, fp, vals);
+    } else if (b->n == 0) {
         /* NDJSON: one document per line */
         const char *line = body;
         while (!rc && line < end) {
@@ -235,11 +237,11 @@ int fr_ingest(const fr_config_t *cfg, fr_elog_t *log, int src, const char *body,
             if (s < le) {
                 json_t *doc = json_loadb(s, (size_t)(le - s), 0, &je);
                 if (!doc) {
-                    rc = add_malformed(&b, s, (size_t)(le - s), &je);
+                    rc = add_malformed(b, s, (size_t)(le - s), &je);
                 } else {
-                    rc = add_event(cfg, src, &b, doc, s, (size_t)(le - s), &recs, fp, vals);
-                    if (b.ndocs < b.n)
-                        b.docs[b.ndocs++] = doc;
+                    rc = add_event(cfg, src, b, doc, s, (size_t)(le - s), recs, fp, vals);
+                    if (b->ndocs < b->n)
+                        b->docs[b->ndocs++] = doc;
                     else
                         json_decref(doc);
                 }
@@ -249,27 +251,40 @@ int fr_ingest(const fr_config_t *cfg, fr_elog_t *log, int src, const char *body,
     }
     if (rc == FR_ELIMIT) {
         status = error_json(out, 413, "too_many_events", "a request carries at most 100000 events");
-        goto out;
+        return status;
     }
     if (rc) {
         status = error_json(out, 503, "overloaded", fr_strerror(rc));
-        goto out;
+        return status;
     }
-    for (size_t i = 0; i < b.n; i++) {
-        if (b.evs[i].reason) {
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->evs[i].reason) {
             /* rejs may have moved since (batch_grow): point at its home now */
-            b.evs[i].detail = b.rejs[i].detail;
+            b->evs[i].detail = b->rejs[i].detail;
             continue;
         }
-        size_t endo = recs.len;
-        for (size_t j = i + 1; j < b.n; j++)
-            if (b.roff[j] != SIZE_MAX) {
-                endo = b.roff[j];
+        size_t endo = recs->len;
+        for (size_t j = i + 1; j < b->n; j++)
+            if (b->roff[j] != SIZE_MAX) {
+                endo = b->roff[j];
                 break;
             }
-        b.evs[i].rec = recs.p + b.roff[i];
-        b.evs[i].rec_len = endo - b.roff[i];
+        b->evs[i].rec = recs->p + b->roff[i];
+        b->evs[i].rec_len = endo - b->roff[i];
     }
+    return 0;
+}
+
+int fr_ingest(const fr_config_t *cfg, fr_elog_t *log, int src, const char *body, size_t len,
+              const char *idem, size_t idem_len, fr_buf_t *out)
+{
+    batch_t b = {0};
+    fr_buf_t recs;
+    fr_buf_init(&recs, (size_t)1 << 30);
+    int rc = 0;
+    int status = parse_body(cfg, src, body, len, &b, &recs, out);
+    if (status)
+        goto out;
     fr_append_req_t req = {
         .source = src,
         .events = b.evs,
@@ -470,4 +485,138 @@ int fr_ingest_replay_dlq(const fr_config_t *cfg, fr_elog_t *log, int src, size_t
     *skipped = r->skipped;
     free(r);
     return rc;
+}
+
+/* ---- ingest into a Kafka source's topic ---- */
+
+static int by_partition_offset(const void *a, const void *b)
+{
+    const fr_kafka_msg_t *x = *(fr_kafka_msg_t *const *)a, *y = *(fr_kafka_msg_t *const *)b;
+    if (x->partition != y->partition)
+        return x->partition < y->partition ? -1 : 1;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+int fr_ingest_kafka(const fr_config_t *cfg, fr_kafka_producer_t *prod, int src, const char *body,
+                    size_t len, fr_buf_t *out)
+{
+    batch_t b = {0};
+    fr_buf_t recs, vals_buf;
+    fr_buf_init(&recs, (size_t)1 << 30);
+    fr_buf_init(&vals_buf, (size_t)1 << 31);
+    fr_kafka_msg_t *msgs = NULL;
+    size_t *voff = NULL;
+    fr_record_proj_t pj = {0};
+    int status = parse_body(cfg, src, body, len, &b, &recs, out);
+    if (status)
+        goto out;
+    const fr_source_spec_t *spec = &cfg->sources[src];
+    int entity = -1; /* the key: the entity of the source's first view */
+    for (size_t v = 0; v < cfg->nviews && entity < 0; v++)
+        if (cfg->views[v].source == src)
+            entity = cfg->views[v].entity;
+    msgs = calloc(b.n ? b.n : 1, sizeof *msgs);
+    voff = calloc(b.n + 1, sizeof *voff);
+    int rc = !msgs || !voff ? FR_ENOMEM : fr_record_proj_identity(&pj, spec);
+    /* values: the event as it came (an NDJSON line), or re-serialised */
+    for (size_t i = 0; !rc && i < b.n; i++) {
+        const fr_append_event_t *ev = &b.evs[i];
+        voff[i] = vals_buf.len;
+        if (ev->raw) {
+            rc = fr_buf_add(&vals_buf, ev->raw, ev->raw_len);
+        } else if (ev->json) {
+            char *d = json_dumps(ev->json, JSON_COMPACT | JSON_ENCODE_ANY);
+            rc = d ? fr_buf_addstr(&vals_buf, d) : FR_ENOMEM;
+            free(d);
+        }
+    }
+    if (!rc)
+        voff[b.n] = vals_buf.len;
+    char (*keys)[24] = NULL;
+    if (!rc && !(keys = calloc(b.n ? b.n : 1, sizeof *keys)))
+        rc = FR_ENOMEM;
+    size_t accepted = 0, rejected = 0;
+    for (size_t i = 0; !rc && i < b.n; i++) {
+        fr_append_event_t *ev = &b.evs[i];
+        fr_kafka_msg_t *m = &msgs[i];
+        m->val = vals_buf.p + voff[i];
+        m->vlen = voff[i + 1] - voff[i];
+        if (ev->reason) {
+            m->reason = ev->reason;
+            m->detail = ev->detail;
+            rejected++;
+            continue;
+        }
+        fr_value_t vals[FR_CONFIG_MAX_FIELDS];
+        int64_t ts;
+        if (entity >= 0 && fr_record_decode(&pj, ev->rec, ev->rec_len, vals, &ts) == 0) {
+            const char *k;
+            int kl = fr_entity_key(&vals[entity], keys[i], &k);
+            if (kl > 0) {
+                m->key = k; /* into the record, or keys[i] for a long */
+                m->klen = (size_t)kl;
+            }
+        }
+        accepted++;
+    }
+    if (!rc)
+        rc = fr_kafka_produce(prod, msgs, b.n, 15000);
+    free(keys);
+    if (rc == FR_ENOMEM) {
+        status = error_json(out, 503, "overloaded", fr_strerror(rc));
+        goto out;
+    }
+    if (rc) {
+        status = error_json(out, 503, "kafka_unavailable",
+                            "the brokers did not acknowledge every event; retrying the request "
+                            "may produce some twice");
+        goto out;
+    }
+    status = accepted ? 200 : b.malformed == rejected ? 400 : 422;
+    fr_buf_reset(out);
+    int w = fr_buf_printf(out, "{\"accepted\":%zu,\"rejected\":%zu,\"first_offset\":null,"
+                               "\"last_offset\":null,\"partitions\":{",
+                          accepted, rejected);
+    /* per partition the first and last offset given to accepted events */
+    int listed = 0;
+    fr_kafka_msg_t **acc = calloc(accepted ? accepted : 1, sizeof *acc);
+    size_t na = 0;
+    for (size_t i = 0; acc && i < b.n; i++)
+        if (!msgs[i].reason)
+            acc[na++] = &msgs[i];
+    if (!acc)
+        w = FR_ENOMEM;
+    else
+        qsort(acc, na, sizeof *acc, by_partition_offset);
+    for (size_t i = 0; !w && i < na;) {
+        size_t j = i;
+        while (j + 1 < na && acc[j + 1]->partition == acc[i]->partition)
+            j++;
+        w = fr_buf_printf(out, "%s\"%" PRId32 "\":{\"first\":%" PRId64 ",\"last\":%" PRId64 "}",
+                          listed++ ? "," : "", acc[i]->partition, acc[i]->offset, acc[j]->offset);
+        i = j + 1;
+    }
+    free(acc);
+    w = w ? w : fr_buf_addstr(out, "},\"errors\":[");
+    listed = 0;
+    for (size_t i = 0; !w && i < b.n && listed < MAX_LISTED_ERRORS; i++) {
+        if (!b.evs[i].reason)
+            continue;
+        w = fr_buf_printf(out, "%s{\"index\":%zu,\"reason\":", listed++ ? "," : "", i);
+        w = w ? w : fr_jw_cstr(out, b.evs[i].reason);
+        w = w ? w : fr_buf_addstr(out, ",\"detail\":");
+        w = w ? w : fr_jw_cstr(out, b.evs[i].detail ? b.evs[i].detail : "");
+        w = w ? w : fr_buf_addc(out, '}');
+    }
+    w = w ? w : fr_buf_addstr(out, "]}");
+    if (w)
+        status = error_json(out, 500, "internal", "answer too large");
+out:
+    fr_record_proj_destroy(&pj);
+    free(msgs);
+    free(voff);
+    batch_free(&b);
+    fr_buf_destroy(&recs);
+    fr_buf_destroy(&vals_buf);
+    return status;
 }

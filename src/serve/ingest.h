@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "core/buf.h"
 #include "source/elog.h"
+#include "source/kafka.h"
 
 /* Events in one request, at most. */
 #define FR_INGEST_MAX_EVENTS 100000
@@ -26,6 +27,19 @@
  */
 int fr_ingest(const fr_config_t *cfg, fr_elog_t *log, int src, const char *body, size_t len,
               const char *idem, size_t idem_len, fr_buf_t *out);
+
+/*
+ * Ingests body into Kafka source src: each accepted event is produced to
+ * the source's topic as it came (an NDJSON line, or the object re-written
+ * compactly), keyed by the entity of the source's first view; each refused
+ * one to its dead-letter topic with the reason in headers.  Answers once
+ * the brokers acknowledged all (200 {"accepted","rejected","partitions":
+ * {"P":{"first","last"}},"errors"}; 400/422 as fr_ingest; 503 when some were
+ * not acknowledged).  Lateness is judged later, by the processor, in
+ * partition order.
+ */
+int fr_ingest_kafka(const fr_config_t *cfg, fr_kafka_producer_t *prod, int src, const char *body,
+                    size_t len, fr_buf_t *out);
 
 /*
  * Re-feeds the embedded dead-letter queue (of source src, or of all with

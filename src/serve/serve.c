@@ -41,6 +41,7 @@ struct fr_server {
     int port;
     fr_registry_t *reg; /* opened here when opts.registry is NULL (embedded only) */
     char reg_err[256];  /* why it did not open */
+    fr_kafka_producer_t *prod[FR_CONFIG_MAX_SOURCES]; /* HTTP ingest into Kafka sources */
 };
 
 typedef struct {
@@ -456,10 +457,23 @@ static enum MHD_Result post_events(fr_server_t *srv, struct MHD_Connection *c, c
         return send_error(c, 404, "unknown_source", "no source named '%s'", name);
     if (!srv->o.log)
         return send_error(c, 501, "not_ingesting", "this server does not take events");
-    if (cfg->sources[s].kafka.enabled)
-        return send_error(c, 501, "kafka_source", "source '%s' reads Kafka; produce to its topic",
-                          name);
     const char *idem = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
+    if (cfg->sources[s].kafka.enabled) {
+        if (!srv->prod[s])
+            return send_error(c, 503, "kafka_unavailable",
+                              "no producer to source '%s''s topic could be opened", name);
+        if (idem)
+            return send_error(c, 400, "idempotency_key_unsupported",
+                              "source '%s' is a Kafka topic: Idempotency-Key is not supported "
+                              "there; the producer is idempotent within this process", name);
+        fr_buf_t kout;
+        fr_buf_init(&kout, (size_t)1 << 20);
+        int kst = fr_ingest_kafka(cfg, srv->prod[s], s, rq->body.p ? rq->body.p : "",
+                                  rq->body.len, &kout);
+        enum MHD_Result kret = send_buf(c, kst, &kout);
+        fr_buf_destroy(&kout);
+        return kret;
+    }
     size_t il = idem ? strlen(idem) : 0;
     if (idem && (il == 0 || il > (size_t)cfg->server.max_key_bytes))
         return send_error(c, 400, "bad_idempotency_key", "Idempotency-Key must be 1..%d bytes",
@@ -810,6 +824,12 @@ int fr_server_start(const fr_server_opts_t *opts, fr_server_t **out, char *err, 
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = info ? info->port : cfg->server.listen_port;
+    for (size_t s = 0; opts->log && s < cfg->nsources; s++) {
+        char perr[512] = "";
+        if (cfg->sources[s].kafka.enabled &&
+            fr_kafka_producer_open(cfg, (int)s, &srv->prod[s], perr, sizeof perr))
+            fr_warn("source %s: no HTTP ingest into Kafka: %s", cfg->sources[s].name, perr);
+    }
     *out = srv;
     return 0;
 }
@@ -821,6 +841,8 @@ void fr_server_stop(fr_server_t *srv)
     MHD_stop_daemon(srv->d);
     pthread_key_delete(srv->rd_key);
     fr_registry_close(srv->reg);
+    for (size_t s = 0; s < FR_CONFIG_MAX_SOURCES; s++)
+        fr_kafka_producer_close(srv->prod[s]);
     free(srv);
 }
 

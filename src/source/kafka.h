@@ -81,6 +81,34 @@ int fr_kafka_dlq_replay(const fr_config_t *cfg, int src, fr_store_t *store, size
 int fr_kafka_status(const fr_config_t *cfg, int src, fr_store_t *store, FILE *out, char *err,
                     size_t errlen);
 
+/*
+ * A producer to source src's topic and dead-letter topic, for HTTP ingest
+ * on a Kafka source.  Thread-safe: any number of request threads produce
+ * through one producer (idempotent, acks=all).
+ */
+typedef struct fr_kafka_producer fr_kafka_producer_t;
+
+typedef struct fr_kafka_msg {
+    const void *val; /* borrowed until fr_kafka_produce returns */
+    size_t vlen;
+    const void *key;
+    size_t klen;
+    const char *reason; /* non-NULL: a dead letter, to the dead-letter topic */
+    const char *detail;
+    /* out */
+    int32_t partition;
+    int64_t offset;
+    int err; /* 0, or FR_EUNAVAIL: not acknowledged */
+} fr_kafka_msg_t;
+
+int fr_kafka_producer_open(const fr_config_t *cfg, int src, fr_kafka_producer_t **out, char *err,
+                           size_t errlen);
+void fr_kafka_producer_close(fr_kafka_producer_t *p);
+/* Produces msgs[n] and waits until every one is acknowledged or failed
+ * (within about timeout_ms).  0 when all were acknowledged, else
+ * FR_EUNAVAIL (see each message's err). */
+int fr_kafka_produce(fr_kafka_producer_t *p, fr_kafka_msg_t *msgs, size_t n, int timeout_ms);
+
 /* Sets the properties of the source's kafka: block on conf (librdkafka's
  * rd_kafka_conf_t), skipping those the client kind rejects when lenient.
  * 0 or FR_ECONFIG with err filled. */

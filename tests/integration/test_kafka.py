@@ -325,6 +325,45 @@ def case_oracle_lmdb(r):
                      h.get("offset") == str(o) and h.get("detail"),
                      "%s: headers %r, expected topic tx partition %d offset %d", reason, h, p, o)
 
+    with r.case("http_ingest_produces_to_the_topic"):
+        base = H.now_ms() - 20000
+        evs = [{"card_id": "c%03d" % (i % 30), "merchant_id": "m%02d" % (i % 7),
+                "amount": i * 1.5, "ts": base + i * 7} for i in range(300)]
+        body = "\n".join(json.dumps(e) for e in evs) + "\n{broken\n" + json.dumps(
+            {"card_id": "c001", "ts": base})
+        resp = srv.http.post("/v1/events/tx", body)
+        j = resp.json
+        H.expect(resp.status == 200 and j["accepted"] == 300 and j["rejected"] == 2,
+                 "POST to a Kafka source: %r", resp)
+        parts = j.get("partitions", {})
+        H.expect(sum(v["last"] - v["first"] + 1 for v in parts.values()) >= 300 and
+                 set(parts) <= set(str(p) for p in range(PARTS)), "partitions %r", parts)
+        H.expect([e["reason"] for e in j["errors"]] == ["malformed_json", "missing_field"],
+                 "errors %r", j["errors"])
+        resp = srv.http.post("/v1/events/tx", json.dumps(evs[0]),
+                             headers={"Idempotency-Key": "k1"})
+        H.expect(resp.status == 400 and resp.json.get("error") == "idempotency_key_unsupported",
+                 "Idempotency-Key on a Kafka source: %r", resp)
+        # every event keyed by its card, in its card's partition
+        c = Consumer({"bootstrap.servers": mock.bootstrap, "group.id": "http-check",
+                      "auto.offset.reset": "earliest", "log_level": 0})
+        c.subscribe(["tx"])
+        seen, end = {}, time.time() + 30
+        want = set(json.dumps(e) for e in evs)
+        while time.time() < end and len(seen) < 300:
+            m = c.poll(0.5)
+            if m is not None and not m.error() and m.value().decode() in want:
+                seen[m.value().decode()] = (m.key(), m.partition(), m.offset())
+        c.close()
+        H.expect(len(seen) == 300, "%d of 300 HTTP events found in the topic", len(seen))
+        for v, (k, p, o) in seen.items():
+            e = json.loads(v)
+            H.expect(k == e["card_id"].encode(), "key %r for %r", k, e)
+            ev.oracle.add("tx", e["ts"], o, with_defaults(e))
+            ev.maxts = max(ev.maxts, e["ts"])
+        wait_status_caught_up(srv, ev.ends())
+        check_oracle(srv.http, ev, "after HTTP ingest into Kafka")
+
     with r.case("kafka_sigkill_mid_stream_then_exact"):
         t = threading.Thread(target=ev.produce, args=(3000, 1500))
         t.start()
