@@ -545,6 +545,45 @@ static const fr_source_ops_t kafka_source_ops = {
     .close = k_close,
 };
 
+/*
+ * The consumer of k: conf (consumed, on failure too) gets the brokers,
+ * group, defaults[n] and then the source's own kafka: properties (which
+ * win; lenient: those librdkafka refuses are skipped).  A group member
+ * (not k->history) gets the rebalance callback.  On failure k is freed.
+ */
+static int open_consumer(ksrc_t *k, rd_kafka_conf_t *conf, const char *group,
+                         const char *const (*defaults)[2], size_t n, int lenient, char *err,
+                         size_t errlen)
+{
+    const fr_source_spec_t *spec = k->spec;
+    int rc = conf_set(conf, "bootstrap.servers", spec->kafka.brokers, err, errlen);
+    if (!rc)
+        rc = conf_set(conf, "group.id", group, err, errlen);
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = conf_set(conf, defaults[i][0], defaults[i][1], err, errlen);
+    if (!rc)
+        rc = fr_kafka_conf_apply(&spec->kafka, conf, lenient, err, errlen);
+    if (rc) {
+        rd_kafka_conf_destroy(conf);
+        free(k);
+        return rc;
+    }
+    rd_kafka_conf_set_opaque(conf, k);
+    if (!k->history)
+        rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    char e[512];
+    k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
+    if (!k->rk) {
+        snprintf(err, errlen, "kafka consumer for %s: %s", spec->name, e);
+        free(k);
+        return FR_ECONFIG;
+    }
+    rd_kafka_poll_set_consumer(k->rk);
+    return 0;
+}
+
 static const fr_source_ops_t kafka_history_ops = {
     .kind = "kafka-history",
     .payload = FR_PAYLOAD_MESSAGE,
@@ -583,29 +622,10 @@ int fr_kafka_source_open_history(const fr_config_t *cfg, int src, int64_t from_m
     k->cfg = cfg;
     k->spec = spec;
     k->history = 1;
-    int rc = conf_set(conf, "bootstrap.servers", spec->kafka.brokers, err, errlen);
-    if (!rc)
-        rc = conf_set(conf, "group.id", "freshet-backfill", err, errlen);
-    if (!rc)
-        rc = conf_set(conf, "enable.auto.commit", "false", err, errlen);
-    if (!rc)
-        rc = fr_kafka_conf_apply(&spec->kafka, conf, 1, err, errlen);
-    if (rc) {
-        rd_kafka_conf_destroy(conf);
-        free(k);
+    static const char *const hdefaults[][2] = {{"enable.auto.commit", "false"}};
+    int rc = open_consumer(k, conf, "freshet-backfill", hdefaults, 1, 1, err, errlen);
+    if (rc)
         return rc;
-    }
-    rd_kafka_conf_set_opaque(conf, k);
-    rd_kafka_conf_set_error_cb(conf, error_cb);
-    rd_kafka_conf_set_log_cb(conf, log_cb);
-    char e[512];
-    k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
-    if (!k->rk) {
-        snprintf(err, errlen, "kafka consumer for %s: %s", spec->name, e);
-        free(k);
-        return FR_ECONFIG;
-    }
-    rd_kafka_poll_set_consumer(k->rk);
     /* the partitions, and where each starts and ends */
     rd_kafka_topic_t *t = rd_kafka_topic_new(k->rk, spec->kafka.topic, NULL);
     const struct rd_kafka_metadata *md = NULL;
@@ -699,30 +719,10 @@ int fr_kafka_source_open(const fr_config_t *cfg, int src, fr_source_t **out, cha
         {"client.id", "freshet"},           {"partition.assignment.strategy", "range,roundrobin"},
         {"fetch.wait.max.ms", "50"},
     };
-    int rc = conf_set(conf, "bootstrap.servers", spec->kafka.brokers, err, errlen);
-    if (!rc)
-        rc = conf_set(conf, "group.id", spec->kafka.group, err, errlen);
-    for (size_t i = 0; !rc && i < sizeof defaults / sizeof defaults[0]; i++)
-        rc = conf_set(conf, defaults[i][0], defaults[i][1], err, errlen);
-    if (!rc)
-        rc = fr_kafka_conf_apply(&spec->kafka, conf, 0, err, errlen);
-    if (rc) {
-        rd_kafka_conf_destroy(conf);
-        free(k);
+    int rc = open_consumer(k, conf, spec->kafka.group, defaults,
+                           sizeof defaults / sizeof defaults[0], 0, err, errlen);
+    if (rc)
         return rc;
-    }
-    rd_kafka_conf_set_opaque(conf, k);
-    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
-    rd_kafka_conf_set_error_cb(conf, error_cb);
-    rd_kafka_conf_set_log_cb(conf, log_cb);
-    char e[512];
-    k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
-    if (!k->rk) {
-        snprintf(err, errlen, "kafka consumer for %s: %s", spec->name, e);
-        free(k);
-        return FR_ECONFIG;
-    }
-    rd_kafka_poll_set_consumer(k->rk);
     rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(sub, spec->kafka.topic, RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t se = rd_kafka_subscribe(k->rk, sub);
