@@ -545,6 +545,32 @@ static const fr_source_ops_t kafka_source_ops = {
     .close = k_close,
 };
 
+/* A new source of cfg's source src with ops, and an empty consumer
+ * configuration for it.  0, FR_ECONFIG (no kafka block) or FR_ENOMEM. */
+static int ksrc_new(const fr_config_t *cfg, int src, const fr_source_ops_t *ops, ksrc_t **out,
+                    rd_kafka_conf_t **conf, char *err, size_t errlen)
+{
+    const fr_source_spec_t *spec = &cfg->sources[src];
+    if (!spec->kafka.enabled) {
+        snprintf(err, errlen, "source %s has no kafka block", spec->name);
+        return FR_ECONFIG;
+    }
+    ksrc_t *k = calloc(1, sizeof *k);
+    *conf = rd_kafka_conf_new();
+    if (!k || !*conf) {
+        free(k);
+        if (*conf)
+            rd_kafka_conf_destroy(*conf);
+        return FR_ENOMEM;
+    }
+    k->base.ops = ops;
+    k->base.index = src;
+    k->cfg = cfg;
+    k->spec = spec;
+    *out = k;
+    return 0;
+}
+
 /*
  * The consumer of k: conf (consumed, on failure too) gets the brokers,
  * group, defaults[n] and then the source's own kafka: properties (which
@@ -605,22 +631,11 @@ int fr_kafka_source_open_history(const fr_config_t *cfg, int src, int64_t from_m
 {
     *out = NULL;
     const fr_source_spec_t *spec = &cfg->sources[src];
-    if (!spec->kafka.enabled) {
-        snprintf(err, errlen, "source %s has no kafka block", spec->name);
-        return FR_ECONFIG;
-    }
-    ksrc_t *k = calloc(1, sizeof *k);
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (!k || !conf) {
-        free(k);
-        if (conf)
-            rd_kafka_conf_destroy(conf);
-        return FR_ENOMEM;
-    }
-    k->base.ops = &kafka_history_ops;
-    k->base.index = src;
-    k->cfg = cfg;
-    k->spec = spec;
+    ksrc_t *k;
+    rd_kafka_conf_t *conf;
+    int arc = ksrc_new(cfg, src, &kafka_history_ops, &k, &conf, err, errlen);
+    if (arc)
+        return arc;
     k->history = 1;
     static const char *const hdefaults[][2] = {{"enable.auto.commit", "false"}};
     int rc = open_consumer(k, conf, "freshet-backfill", hdefaults, 1, 1, err, errlen);
@@ -696,22 +711,11 @@ int fr_kafka_source_open(const fr_config_t *cfg, int src, fr_source_t **out, cha
 {
     *out = NULL;
     const fr_source_spec_t *spec = &cfg->sources[src];
-    if (!spec->kafka.enabled) {
-        snprintf(err, errlen, "source %s has no kafka block", spec->name);
-        return FR_ECONFIG;
-    }
-    ksrc_t *k = calloc(1, sizeof *k);
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (!k || !conf) {
-        free(k);
-        if (conf)
-            rd_kafka_conf_destroy(conf);
-        return FR_ENOMEM;
-    }
-    k->base.ops = &kafka_source_ops;
-    k->base.index = src;
-    k->cfg = cfg;
-    k->spec = spec;
+    ksrc_t *k;
+    rd_kafka_conf_t *conf;
+    int arc = ksrc_new(cfg, src, &kafka_source_ops, &k, &conf, err, errlen);
+    if (arc)
+        return arc;
     static const char *const defaults[][2] = {
         {"enable.auto.commit", "false"},    {"enable.auto.offset.store", "false"},
         {"auto.offset.reset", "earliest"},  {"session.timeout.ms", "6000"},
