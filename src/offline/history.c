@@ -45,6 +45,7 @@ typedef struct {
     qrec_t **q;        /* ring */
     size_t head, len, cap;
     int ended;         /* nothing more will come into the queue */
+    int64_t gwm;       /* greatest event time given from it (INT64_MIN: none) */
 } sub_t;
 
 /* A topic or file input of one source. */
@@ -56,6 +57,7 @@ typedef struct {
     int *sub;              /* per partition: index in h->subs, -1 none yet */
     size_t nparts;         /* entries of wm and sub */
     int at_end;
+    int known;             /* every partition has its sub */
 } stream_t;
 
 typedef struct {
@@ -76,6 +78,7 @@ struct fr_history {
     sub_t *subs;
     size_t nsubs, subs_cap;
     int emb_sub;           /* index of the embedded sub, -1 none */
+    int64_t *egwm;         /* [nsources] greatest event time given per embedded source */
     fr_elog_hist_rec_t peek;
     int peeked;            /* peek holds the embedded sub's head */
     size_t buffered;
@@ -89,6 +92,8 @@ struct fr_history {
 };
 
 /* ---- opening ----------------------------------------------------------------- */
+
+static int sub_for(fr_history_t *h, int si, int32_t part, int *out);
 
 static int open_stream(fr_history_t *h, int s, const fr_hist_input_t *in, char *err,
                        size_t errlen)
@@ -135,12 +140,16 @@ int fr_history_open(const fr_config_t *cfg, const fr_hist_opts_t *o, fr_history_
     h->projs = calloc(ns, sizeof *h->projs);
     h->ident = calloc(ns, sizeof *h->ident);
     h->fps = calloc(ns, sizeof *h->fps);
+    h->egwm = calloc(ns, sizeof *h->egwm);
     h->streams = calloc(ns, sizeof *h->streams);
     h->recs = calloc(POLL_BATCH, sizeof *h->recs);
     h->vals = calloc(FR_CONFIG_MAX_FIELDS, sizeof *h->vals);
     int rc = FR_ENOMEM;
-    if (!h->ewant || !h->projs || !h->ident || !h->fps || !h->streams || !h->recs || !h->vals)
+    if (!h->ewant || !h->projs || !h->ident || !h->fps || !h->egwm || !h->streams || !h->recs ||
+        !h->vals)
         goto fail;
+    for (size_t s = 0; s < ns; s++)
+        h->egwm[s] = INT64_MIN;
     int emb = 0;
     for (size_t s = 0; s < cfg->nsources; s++) {
         h->fps[s] = fr_schema_fingerprint(&cfg->sources[s]);
@@ -177,9 +186,17 @@ int fr_history_open(const fr_config_t *cfg, const fr_hist_opts_t *o, fr_history_
             rc = FR_ENOMEM;
             goto fail;
         }
-        h->subs[0] = (sub_t){.stream = -1};
+        h->subs[0] = (sub_t){.stream = -1, .gwm = INT64_MIN};
         h->nsubs = 1;
         h->emb_sub = 0;
+    }
+    for (size_t si = 0; si < h->nstreams; si++) {
+        if (h->streams[si].src->ops->part_info)
+            continue;
+        int sbi;
+        rc = sub_for(h, (int)si, 0, &sbi); /* files: partition 0 */
+        if (rc)
+            goto fail;
     }
     *out = h;
     return 0;
@@ -220,6 +237,7 @@ void fr_history_close(fr_history_t *h)
     free(h->projs);
     free(h->ident);
     free(h->fps);
+    free(h->egwm);
     free(h->recs);
     free(h->vals);
     fr_buf_destroy(&h->enc);
@@ -282,7 +300,7 @@ static int sub_for(fr_history_t *h, int si, int32_t part, int *out)
             h->subs = s;
             h->subs_cap = cap;
         }
-        h->subs[h->nsubs] = (sub_t){.stream = si, .partition = part};
+        h->subs[h->nsubs] = (sub_t){.stream = si, .partition = part, .gwm = INT64_MIN};
         st->sub[part] = (int)h->nsubs++;
     }
     *out = st->sub[part];
@@ -412,7 +430,8 @@ static int take_batch(fr_history_t *h, int si, size_t n)
     return unavail ? FR_EUNAVAIL : 0;
 }
 
-/* Marks the subs of stream si that will get nothing more. */
+/* Learns the partitions of stream si (every one gets its sub, so the merge
+ * waits for each) and marks the subs that will get nothing more. */
 static void mark_ended(fr_history_t *h, int si)
 {
     stream_t *st = &h->streams[si];
@@ -420,14 +439,16 @@ static void mark_ended(fr_history_t *h, int si)
         st->at_end = 1;
     fr_source_part_info_t info[256];
     size_t n = 0;
-    if (!st->at_end && st->src->ops->part_info &&
-        st->src->ops->part_info(st->src, info, 256, &n) == 0) {
+    if (!st->src->ops->part_info) {
+        st->known = 1; /* one partition, made at open */
+    } else if (st->src->ops->part_info(st->src, info, 256, &n) == 0 && n) {
+        st->known = 1;
         for (size_t i = 0; i < n; i++) {
             int sbi;
-            if (info[i].position == UINT64_MAX || info[i].end == UINT64_MAX ||
-                info[i].position < info[i].end)
+            if (sub_for(h, si, info[i].partition, &sbi))
                 continue;
-            if (sub_for(h, si, info[i].partition, &sbi) == 0)
+            if (info[i].position != UINT64_MAX && info[i].end != UINT64_MAX &&
+                info[i].position >= info[i].end)
                 h->subs[sbi].ended = 1;
         }
     }
@@ -531,6 +552,8 @@ static int give_embedded(fr_history_t *h, fr_hist_ev_t *ev)
         if (rc)
             return FR_ECORRUPT;
     }
+    if (ts > h->egwm[r->source])
+        h->egwm[r->source] = ts;
     *ev = (fr_hist_ev_t){.source = r->source,
                          .partition = 0,
                          .offset = r->offset,
@@ -606,7 +629,7 @@ int fr_history_next(fr_history_t *h, fr_hist_ev_t *ev)
     /* streams that have not shown any partition yet: poll until they do */
     for (size_t si = 0; si < h->nstreams; si++) {
         stream_t *st = &h->streams[si];
-        while (!st->at_end && !st->nparts) {
+        while (!st->at_end && !st->known) {
             if (h->buffered >= HIST_MAX_BUFFERED)
                 break;
             int rc = poll_stream(h, (int)si);
@@ -640,6 +663,8 @@ int fr_history_next(fr_history_t *h, fr_hist_ev_t *ev)
     int rc = fr_record_decode(&h->ident[st->source], q->data, q->len, h->vals, &ts);
     if (rc)
         return FR_ECORRUPT;
+    if (ts > sb->gwm)
+        sb->gwm = ts;
     *ev = (fr_hist_ev_t){.source = st->source,
                          .partition = sb->partition,
                          .offset = q->offset,
@@ -650,4 +675,45 @@ int fr_history_next(fr_history_t *h, fr_hist_ev_t *ev)
                          .rec_len = q->len};
     h->st.given++;
     return 0;
+}
+
+int64_t fr_history_low_bound(const fr_history_t *h, int source)
+{
+    int64_t hz = h->cfg->sources[source].horizon_ms;
+    if (hz <= 0)
+        return INT64_MIN;
+    int64_t lo = INT64_MAX;
+    if (h->ewant[source]) {
+        const sub_t *sb = &h->subs[h->emb_sub];
+        if (!sb->ended || h->peeked) {
+            if (h->egwm[source] == INT64_MIN)
+                return INT64_MIN;
+            int64_t l;
+            if (__builtin_sub_overflow(h->egwm[source], hz, &l))
+                return INT64_MIN;
+            lo = l;
+        }
+    }
+    for (size_t si = 0; si < h->nstreams; si++) {
+        const stream_t *st = &h->streams[si];
+        if (st->source != source)
+            continue;
+        if (!st->known)
+            return INT64_MIN;
+        for (size_t p = 0; p < st->nparts; p++) {
+            if (st->sub[p] < 0)
+                continue;
+            const sub_t *sb = &h->subs[st->sub[p]];
+            if (sb->ended && !sb->len)
+                continue; /* gives nothing more */
+            if (sb->gwm == INT64_MIN)
+                return INT64_MIN;
+            int64_t l;
+            if (__builtin_sub_overflow(sb->gwm, hz, &l))
+                return INT64_MIN;
+            if (l < lo)
+                lo = l;
+        }
+    }
+    return lo;
 }

@@ -99,6 +99,15 @@ typedef struct fr_hist_stats {
 } fr_hist_stats_t;
 
 void fr_history_stats(const fr_history_t *h, fr_hist_stats_t *out);
+/*
+ * The oldest event time an event of source s given from now on can have,
+ * by admission: the least, over the partitions that may still give events,
+ * of the greatest event time given from the partition minus the source's
+ * horizon.  INT64_MIN when unbounded (no lateness, or a partition that has
+ * given nothing yet); INT64_MAX when nothing more will come.
+ */
+int64_t fr_history_low_bound(const fr_history_t *h, int source);
+
 /* What stopped the history, one line ("" when nothing did). */
 const char *fr_history_error(const fr_history_t *h);
 /* Makes the dead letters handed over so far durable.  0 or an error. */

@@ -165,9 +165,7 @@ typedef struct {
     ocol_t *oc;
     size_t noc;
     fr_buf_t row;
-    /* watermarks per source and partition */
-    int64_t **wm;
-    size_t *nwm;
+    fr_history_t *hist;  /* the main pass's history */
     uint8_t *need;
     /* labels */
     fr_map_t lmap;       /* joined: key -> lvec_t */
@@ -297,42 +295,10 @@ static void ent_free(ent_t *e)
 
 /* ---- watermarks and frontiers ------------------------------------------------------ */
 
-static int wm_note(tb_t *b, int s, int32_t p, int64_t ts)
-{
-    if (p < 0)
-        return FR_ECORRUPT;
-    if ((size_t)p >= b->nwm[s]) {
-        size_t n = (size_t)p + 1;
-        int64_t *w = realloc(b->wm[s], n * sizeof *w);
-        if (!w)
-            return FR_ENOMEM;
-        for (size_t i = b->nwm[s]; i < n; i++)
-            w[i] = INT64_MIN;
-        b->wm[s] = w;
-        b->nwm[s] = n;
-    }
-    if (ts > b->wm[s][p])
-        b->wm[s][p] = ts;
-    return 0;
-}
-
-/* The oldest event time source s may still accept (every partition seen
- * so far): its watermark minus its horizon; INT64_MIN when nothing is
- * known yet or the source has no lateness. */
+/* The oldest event time a later event of source s can have (history.h). */
 static int64_t low_bound(const tb_t *b, int s)
 {
-    int64_t h = b->cfg->sources[s].horizon_ms;
-    if (h <= 0 || !b->nwm[s])
-        return INT64_MIN;
-    int64_t lo = INT64_MAX;
-    for (size_t p = 0; p < b->nwm[s]; p++) {
-        if (b->wm[s][p] == INT64_MIN)
-            continue;
-        int64_t l = sat_sub(b->wm[s][p], h);
-        if (l < lo)
-            lo = l;
-    }
-    return lo == INT64_MAX ? INT64_MIN : lo;
+    return fr_history_low_bound(b->hist, s);
 }
 
 /* Rows with t below this have every feature event they can ever count
@@ -1088,7 +1054,7 @@ static int spine_row(tb_t *b, uint64_t order, const fr_hist_ev_t *ev)
 
 static int apply(tb_t *b, const fr_hist_ev_t *ev)
 {
-    int rc = wm_note(b, ev->source, ev->partition, ev->ts);
+    int rc = 0;
     for (size_t i = 0; !rc && i < b->nv; i++) {
         vrt_t *v = &b->v[i];
         if (v->source != ev->source || !fr_filter_match(v->filter, ev->vals))
@@ -1653,13 +1619,11 @@ static int setup(tb_t *b)
     const fr_config_t *cfg = b->cfg;
     const fr_tset_spec_t *ts = b->ts;
     size_t ns = cfg->nsources ? cfg->nsources : 1;
-    b->wm = calloc(ns, sizeof *b->wm);
-    b->nwm = calloc(ns, sizeof *b->nwm);
     b->need = calloc(ns, 1);
     b->ident = calloc(ns, sizeof *b->ident);
     b->dvals = calloc(FR_CONFIG_MAX_FIELDS, sizeof *b->dvals);
     b->v = calloc(cfg->nviews + 1, sizeof *b->v);
-    if (!b->wm || !b->nwm || !b->need || !b->ident || !b->dvals || !b->v)
+    if (!b->need || !b->ident || !b->dvals || !b->v)
         return FR_ENOMEM;
     for (size_t s = 0; s < cfg->nsources; s++)
         if (fr_record_proj_identity(&b->ident[s], &cfg->sources[s]))
@@ -1801,10 +1765,6 @@ static void teardown(tb_t *b)
         for (size_t s = 0; s < b->cfg->nsources; s++)
             fr_record_proj_destroy(&b->ident[s]);
     free(b->ident);
-    for (size_t s = 0; b->wm && s < b->cfg->nsources; s++)
-        free(b->wm[s]);
-    free(b->wm);
-    free(b->nwm);
     free(b->need);
     free(b->dvals);
     free(b->oc);
@@ -1904,6 +1864,7 @@ int fr_tset_build(const fr_config_t *cfg, const fr_tset_opts_t *o, fr_tset_summa
     free(in);
     if (rc)
         goto out;
+    b.hist = h;
     uint64_t spine_order = 0;
     int stalls = 0;
     for (;;) {
@@ -1933,8 +1894,7 @@ int fr_tset_build(const fr_config_t *cfg, const fr_tset_opts_t *o, fr_tset_summa
             const fr_source_spec_t *sp = &cfg->sources[b.spine_src];
             memcpy(b.svals, ev.vals, sp->nfields * sizeof *b.svals);
             b.t = ev.ts;
-            rc = wm_note(&b, ev.source, ev.partition, ev.ts);
-            rc = rc ? rc : spine_row(&b, spine_order++, &ev);
+            rc = spine_row(&b, spine_order++, &ev);
             if (rc)
                 goto fail_rc;
         }

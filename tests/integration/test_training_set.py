@@ -378,6 +378,55 @@ def label_rate(rows):
     return sum(vals) / len(vals) if vals else None
 
 
+def check_arr(srv, accepted, out, extra, cli=None):
+    """Builds `arr` (to a CSV out) and compares every cell with the oracle over
+    accepted (arrival order: seq; offsets: off)."""
+    idx = Index(accepted)
+    label_newest = max(e.ts for e in accepted if e.source == "labels")
+    tx = sorted((e for e in accepted if e.source == "tx"), key=lambda e: e.seq)
+    if cli:
+        rc, so, se = cli(["training-set", "--set", "arr", "-o", out] + list(extra))
+        H.expect(rc == 0, "training-set arr: exit %d: %s", rc, se[-2000:])
+        summary = json.loads(so.strip().splitlines()[-1])
+        with open(out, "rb") as f:
+            data = f.read()
+    else:
+        summary, data = build(srv, "arr", out, extra)
+    exp = []
+    for e in tx:
+        t = e.ts
+        if t + 600000 > label_newest:
+            continue
+        keep = lambda x, e=e: x.seq < e.seq                       # arrived before
+        key = lambda v, e=e: e.rec[v.entity]
+        row = [("card_id", ("raw", e.rec["card_id"])),
+               ("merchant_id", ("raw", e.rec["merchant_id"])),
+               ("ts", ("long", t)), ("txn_id", ("raw", e.rec["txn_id"]))]
+        row += feat_cols(["card_stats", "card_us"], key, t, keep, idx)
+        row += feat_cols(["merchant_txn"], key, t, keep, idx, {"merchant_txn:count_1m"})
+        row += feat_cols(["login_view"], key, t, keep, idx)
+        row += [("amount", ("double", e.rec["amount"])),
+                ("country", ("string", e.rec.get("country")))]
+        row += [("label", ("long", joined_label(sorted(accepted, key=lambda x: x.seq),
+                                                e.rec["txn_id"], t, 600000, "is_fraud", 0)))]
+        exp.append(row)
+    kinds = kinds_of(["card_stats", "card_us", "merchant_txn", "login_view"],
+                     {"ts": "long", "amount": "double", "label": "long"})
+    header, got = parse_csv(data.decode(), kinds)
+    H.expect(header[:4] == ["card_id", "merchant_id", "ts", "txn_id"] and header[-1] == "label"
+             and "card_stats__n_10s" in header, "arr: header %r", header[:8])
+    got = [[(k, row[k]) for k in [(h.replace("__", ":", 1) if "__" in h else h)
+                                  for h in header]] for row in got]
+    check_rows(got, exp, "arr")
+    H.expect(summary["rows"] == len(exp) and summary["immature"] == len(tx) - len(exp),
+             "arr summary %r: expected %d rows, %d immature", summary, len(exp),
+             len(tx) - len(exp))
+    lr = label_rate(got)
+    H.expect(abs(summary["label_rate"] - lr) < 1e-9, "arr label_rate %r, expected %r",
+             summary["label_rate"], lr)
+    return summary, data
+
+
 def check_seed(r, seed, now):
     srv = H.Server(CONFIG, name="tset%d" % seed)
     with r.case("seed%d_start" % seed):
@@ -392,44 +441,9 @@ def check_seed(r, seed, now):
 
     # arr: arrival point, joined label with a field and a default, CSV
     with r.case("seed%d_arrival_csv" % seed):
-        summary, data = build(srv, "arr", os.path.join(d, "arr.csv"))
-        exp = []
-        for e in tx:
-            t = e.ts
-            if t + 600000 > label_newest:
-                continue
-            keep = lambda x, e=e: x.seq < e.seq                       # arrived before
-            key = lambda v, e=e: e.rec[v.entity]
-            row = [("card_id", ("raw", e.rec["card_id"])),
-                   ("merchant_id", ("raw", e.rec["merchant_id"])),
-                   ("ts", ("long", t)), ("txn_id", ("raw", e.rec["txn_id"]))]
-            row += feat_cols(["card_stats", "card_us"], key, t, keep, idx)
-            row += feat_cols(["merchant_txn"], key, t, keep, idx, {"merchant_txn:count_1m"})
-            row += feat_cols(["login_view"], key, t, keep, idx)
-            row += [("amount", ("double", e.rec["amount"])),
-                    ("country", ("string", e.rec.get("country")))]
-            row += [("label", ("long", joined_label(accepted, e.rec["txn_id"], t, 600000,
-                                                    "is_fraud", 0)))]
-            exp.append(row)
-        kinds = kinds_of(["card_stats", "card_us", "merchant_txn", "login_view"],
-                         {"ts": "long", "amount": "double", "label": "long"})
-        header, got = parse_csv(data.decode(), kinds)
-        H.expect(header[:4] == ["card_id", "merchant_id", "ts", "txn_id"] and header[-1] == "label"
-                 and "card_stats__n_10s" in header, "arr: header %r", header[:8])
-        got = [[(k, row[k]) for k in [(h.replace("__", ":", 1) if "__" in h else h)
-                                      for h in header]] for row in got]
-        check_rows(got, exp, "arr")
-        H.expect(summary["rows"] == len(exp) and summary["immature"] == len(tx) - len(exp),
-                 "arr summary %r: expected %d rows, %d immature", summary, len(exp),
-                 len(tx) - len(exp))
+        summary, data = check_arr(srv, accepted, os.path.join(d, "arr.csv"), [])
         H.expect(summary["recomputed"] > 0, "arr: no row was out of order (%r): the data "
                  "should exercise rows before their entity's newest event", summary)
-        lr = label_rate(got)
-        H.expect(abs(summary["label_rate"] - lr) < 1e-9, "arr label_rate %r, expected %r",
-                 summary["label_rate"], lr)
-        H.expect(summary["events"] == len(accepted) - sum(1 for x in accepted
-                                                           if x.source == "labels"),
-                 "arr: events read %r", summary)
 
     with r.case("seed%d_rebuild_identical" % seed):
         _, again = build(srv, "arr", os.path.join(d, "arr2.csv"))
@@ -550,6 +564,111 @@ def check_seed(r, seed, now):
     H.check_clean_stop(r, srv, "seed%d_clean_shutdown" % seed)
 
 
+def admit_in_order(items, horizon):
+    """items: [(stream, rec)] in one stream's read order; returns the accepted
+    flags by the admission rule (watermark per stream)."""
+    wm = {}
+    out = []
+    for stream, rec in items:
+        late = horizon > 0 and stream in wm and rec["ts"] < wm[stream] - horizon
+        if not late:
+            wm[stream] = max(wm.get(stream, rec["ts"]), rec["ts"])
+        out.append(not late)
+    return out
+
+
+def check_files(r, seed, now):
+    """The same history read from JSON Lines files: each source's file in
+    order, sources merged by the event time of their next event."""
+    rng, seq = generate(seed, now)
+    srv = H.Server(CONFIG, name="tsetfiles%d" % seed)
+    with r.case("seed%d_files" % seed):
+        per = {"tx": [], "logins": [], "labels": []}
+        for src, rec in seq:
+            per[src].append(rec)
+        paths = []
+        accepted_per = {}
+        for src, recs in per.items():
+            path = os.path.join(srv.dir, src + ".jsonl")
+            with open(path, "w") as f:
+                for rec in recs:
+                    f.write(json.dumps(rec) + "\n")
+            paths += ["--jsonl", "%s=%s" % (src, path)]
+            flags = admit_in_order([(src, x) for x in recs], HORIZON[src])
+            evs = []
+            for i, (rec, ok) in enumerate(zip(recs, flags)):
+                if ok:
+                    e = Ev(src, rec, 0)
+                    e.off = i
+                    evs.append(e)
+            accepted_per[src] = evs
+        # the merge: the head with the smallest event time; ties in source order
+        heads = {s: 0 for s in per}
+        order = ["tx", "logins", "labels"]
+        accepted = []
+        while True:
+            best = None
+            for s_ in order:
+                if heads[s_] < len(accepted_per[s_]):
+                    e = accepted_per[s_][heads[s_]]
+                    if best is None or e.ts < best.ts:
+                        best = e
+            if best is None:
+                break
+            heads[best.source] += 1
+            best.seq = len(accepted)
+            accepted.append(best)
+        check_arr(srv, accepted, os.path.join(srv.dir, "files.csv"), paths)
+
+
+def check_kafka(r, seed, now):
+    """The same history from Kafka topics (two partitions for tx): arrival by
+    message timestamp, admission per partition."""
+    from confluent_kafka import Producer
+    try:
+        mock = H.KafkaMock({"tx": 2, "logins": 1, "labels": 1})
+    except (OSError, RuntimeError) as e:
+        r.fail("seed%d_kafka" % seed, "the mock cluster: %s" % e)
+        return
+    cfg = CONFIG
+    for src in ("tx", "logins", "labels"):
+        cfg = cfg.replace("  - name: %s\n    timestamp: ts\n" % src,
+                          "  - name: %s\n    timestamp: ts\n    kafka: { brokers: \"%s\", "
+                          "topic: %s, group: g }\n" % (src, mock.bootstrap, src))
+    srv = H.Server(cfg, name="tsetkafka%d" % seed)
+    rng, seq = generate(seed, now)
+    with r.case("seed%d_kafka" % seed):
+        prod = Producer({"bootstrap.servers": mock.bootstrap, "linger.ms": 5, "log_level": 0})
+        errors = []
+        t0 = now - 86400000
+        streams = []
+        nxt = {}
+        for i, (src, rec) in enumerate(seq):
+            part = int(rec["card_id"][1:]) % 2 if src == "tx" else 0
+            key = (rec.get("card_id") or rec.get("txn_id")).encode()
+            prod.produce(src, json.dumps(rec).encode(), key=key, partition=part,
+                         timestamp=t0 + i,
+                         on_delivery=lambda err, msg: errors.append(err) if err else None)
+            prod.poll(0)
+            streams.append(((src, part), rec))
+        H.expect(prod.flush(60) == 0 and not errors, "produce: %r", errors[:3])
+        accepted = []
+        wm = {}
+        for i, ((src, part), rec) in enumerate(streams):
+            off = nxt.get((src, part), 0)
+            nxt[(src, part)] = off + 1
+            h = HORIZON[src]
+            if h > 0 and (src, part) in wm and rec["ts"] < wm[(src, part)] - h:
+                continue
+            wm[(src, part)] = max(wm.get((src, part), rec["ts"]), rec["ts"])
+            e = Ev(src, rec, i)
+            e.off = off
+            accepted.append(e)
+        check_arr(srv, accepted, os.path.join(srv.dir, "kafka.csv"), [],
+                  cli=lambda a: srv.cli(a, timeout=300))
+    mock.stop()
+
+
 def check_live_parity(r, now):
     """Features served just before each event arrives equal its arrival row."""
     srv = H.Server(CONFIG, name="tsetlive")
@@ -625,6 +744,8 @@ def main():
     check_usage(r)
     for seed in SEEDS:
         check_seed(r, seed, now)
+    check_files(r, SEEDS[0], now)
+    check_kafka(r, SEEDS[0], now)
     check_live_parity(r, H.now_ms())
     r.finish()
 
