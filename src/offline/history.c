@@ -58,6 +58,7 @@ typedef struct {
     size_t nparts;         /* entries of wm and sub */
     int at_end;
     int known;             /* every partition has its sub */
+    int file;              /* a file source (counts its own reads and refusals) */
 } stream_t;
 
 typedef struct {
@@ -112,6 +113,7 @@ static int open_stream(fr_history_t *h, int s, const fr_hist_input_t *in, char *
     if (rc)
         return rc;
     h->nstreams++;
+    st->file = in->kind != FR_HIST_KAFKA;
     if (st->src->ops->payload == FR_PAYLOAD_MESSAGE) {
         rc = fr_decoder_new(cfg, s, h->o.avro_lookup, h->o.avro_ctx, &st->dec);
         if (rc) {
@@ -248,6 +250,19 @@ void fr_history_close(fr_history_t *h)
 void fr_history_stats(const fr_history_t *h, fr_hist_stats_t *out)
 {
     *out = h->st;
+    for (size_t i = 0; i < h->nstreams; i++) {
+        if (!h->streams[i].file)
+            continue;
+        fr_file_progress_t p;
+        fr_file_source_progress(h->streams[i].src, &p);
+        out->read += p.records;
+        out->refused += p.dead_letters;
+        out->broken_files += p.broken_files;
+        out->bytes_read += p.bytes_read;
+        out->bytes_total += p.bytes_total;
+        out->file = p.file;
+        out->nfiles = p.nfiles;
+    }
 }
 
 const char *fr_history_error(const fr_history_t *h)
@@ -331,13 +346,13 @@ static int sub_push(fr_history_t *h, sub_t *sb, qrec_t *r)
 static int refuse(fr_history_t *h, stream_t *st, const fr_source_rec_t *r, const char *reason,
                   const char *detail)
 {
-    h->st.refused++;
+    if (!st->file)
+        h->st.refused++; /* a file source counts its dead letters itself */
     if (!strcmp(reason, "late"))
         h->st.late++;
     else if (!strcmp(reason, "future_timestamp"))
         h->st.future++;
-    int file = !strcmp(st->src->ops->kind, "file");
-    if (!st->src->ops->dead_letter || (!file && !h->o.dead_letters))
+    if (!st->src->ops->dead_letter || (!st->file && !h->o.dead_letters))
         return 0;
     return st->src->ops->dead_letter(st->src, r, reason, detail);
 }
@@ -358,7 +373,8 @@ static int take_batch(fr_history_t *h, int si, size_t n)
         const fr_source_rec_t *r = &h->recs[i];
         if (unavail && r->partition == blocked)
             continue;
-        h->st.read++;
+        if (!st->file)
+            h->st.read++;
         int sbi;
         int rc = sub_for(h, si, r->partition, &sbi);
         if (rc)
@@ -371,7 +387,8 @@ static int take_batch(fr_history_t *h, int si, size_t n)
                 if (!unavail) {
                     unavail = 1;
                     blocked = r->partition;
-                    h->st.read--;
+                    if (!st->file)
+                        h->st.read--;
                     int src = fr_source_seek(st->src, r->partition, r->offset);
                     if (src)
                         return src;

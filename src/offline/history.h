@@ -93,9 +93,14 @@ int fr_history_next(fr_history_t *h, fr_hist_ev_t *ev);
 typedef struct fr_hist_stats {
     uint64_t read;        /* events and messages read from the inputs */
     uint64_t given;       /* events given by fr_history_next */
-    uint64_t refused;     /* refused: undecodable, out of range, future, late */
+    uint64_t refused;     /* refused: undecodable, out of range, future, late (files: dead
+                             letters appended so far) */
     uint64_t late, future;
-    uint64_t total;       /* records the inputs held at opening, where known (0 unknown) */
+    uint64_t total;       /* records the embedded log held at opening (0 unknown) */
+    /* files */
+    uint64_t bytes_read, bytes_total;
+    size_t file, nfiles;  /* the file being read, of how many (one source's) */
+    size_t broken_files;  /* Avro files whose tail could not be read */
 } fr_hist_stats_t;
 
 void fr_history_stats(const fr_history_t *h, fr_hist_stats_t *out);
