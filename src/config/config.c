@@ -1754,7 +1754,7 @@ static int parse_label(ctx_t *c, const slot_t *s, const fr_config_t *cfg, fr_tse
         rc = get_duration(c, &l[LB_HORIZON], "horizon", 0, MAX_WINDOW_MS, &lb->horizon_ms);
         if (!rc && l[LB_DEFAULT].k && !is_null(l[LB_DEFAULT].v))
             rc = parse_typed(c, &l[LB_DEFAULT], "label default", lb->type,
-                             lb->field >= 0 ? ls->fields[lb->field].name : "(found)", &lb->def);
+                             lb->field >= 0 ? ls->fields[lb->field].name : "label", &lb->def);
         return rc;
     }
     lb->kind = FR_LABEL_WINDOW;
