@@ -618,10 +618,11 @@ static int window_label(tb_t *b, int64_t t, const char *key, size_t kl, fr_value
     }
     *out = v->out[0];
     if (lb->has_threshold) {
-        double x = out->type == FR_T_LONG ? (double)out->u.i
-                   : out->type == FR_T_DOUBLE ? out->u.d
-                                              : 0;
-        *out = (fr_value_t){.type = FR_T_LONG, .u.i = x > lb->threshold ? 1 : 0};
+        /* an empty window (null for avg, min, ...) is no event: 0 */
+        int hit = out->type == FR_T_LONG     ? (double)out->u.i > lb->threshold
+                  : out->type == FR_T_DOUBLE ? out->u.d > lb->threshold
+                                             : 0;
+        *out = (fr_value_t){.type = FR_T_LONG, .u.i = hit};
     }
     return 0;
 }
