@@ -24,6 +24,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/map.h"
+#include "event/admit.h"
 #include "event/decode.h"
 #include "event/event.h"
 
@@ -828,15 +829,12 @@ static int apply_message(fr_engine_t *e, int s, part_rt_t *pr, const fr_source_r
     int rc = fr_decoder_decode(sr->dec, r->data, r->len, e->vals, &ts, &rej);
     if (rc == FR_EUNAVAIL || rc == FR_ENOMEM)
         return rc;
-    if (!rc && ts > fr_now_ms() + e->cfg->processor.max_future_ms) {
-        rej.reason = "future_timestamp";
-        snprintf(rej.detail, sizeof rej.detail,
-                 "event time is further ahead of the clock than processor.max_future_ms");
-        rc = FR_ELIMIT;
-    } else if (!rc && pr->wm != INT64_MIN && ts < pr->wm - spec->horizon_ms) {
-        rej.reason = "late";
-        snprintf(rej.detail, sizeof rej.detail,
-                 "event time is older than the watermark minus the largest window");
+    fr_admit_t a = rc ? FR_ADMIT_OK
+                      : fr_admit(ts, fr_now_ms(), e->cfg->processor.max_future_ms, pr->wm,
+                                 spec->horizon_ms);
+    if (a != FR_ADMIT_OK) {
+        rej.reason = fr_admit_reason(a);
+        snprintf(rej.detail, sizeof rej.detail, "%s", fr_admit_detail(a));
         rc = FR_ELIMIT;
     }
     if (!rc) {

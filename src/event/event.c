@@ -94,7 +94,8 @@ int fr_event_from_json(const fr_source_spec_t *src, const json_t *obj, fr_value_
         return reject(rej, FR_EMISSING, "missing_timestamp", "timestamp field '%s' is missing",
                       src->fields[src->ts_field].name);
     if (__builtin_mul_overflow(t->u.i, src->ts_unit_ms, ts_ms))
-        return reject(rej, FR_ETYPE, "wrong_type", "timestamp field '%s' is out of range",
+        return reject(rej, FR_ETYPE, "timestamp_out_of_range",
+                      "timestamp field '%s' is out of range once in ms",
                       src->fields[src->ts_field].name);
     return 0;
 }

@@ -31,6 +31,8 @@
 #include "core/mdb.h"
 #include "core/hash.h"
 #include "core/jw.h"
+#include "core/log.h"
+#include "event/admit.h"
 #include "event/event.h"
 
 /* Expired idempotency keys removed per write transaction, at most. */
@@ -391,13 +393,13 @@ static int apply_req(fr_elog_t *log, MDB_txn *txn, fr_append_req_t *req, src_sta
             if (rc != MDB_NOTFOUND)
                 return fr_mdb_rc(rc);
         }
-        if (!ev->reason && ev->ts > now + cfg->processor.max_future_ms) {
-            ev->reason = "future_timestamp";
-            ev->detail = "event time is further ahead of the clock than processor.max_future_ms";
-        }
-        if (!ev->reason && st->wm != INT64_MIN && ev->ts < st->wm - spec->horizon_ms) {
-            ev->reason = "late";
-            ev->detail = "event time is older than the watermark minus the largest window";
+        if (!ev->reason) {
+            fr_admit_t a =
+                fr_admit(ev->ts, now, cfg->processor.max_future_ms, st->wm, spec->horizon_ms);
+            if (a != FR_ADMIT_OK) {
+                ev->reason = fr_admit_reason(a);
+                ev->detail = fr_admit_detail(a);
+            }
         }
         if (ev->reason && ev->replay_of) {
             /* still refused: the dead letter stays, unreplayed, with why */

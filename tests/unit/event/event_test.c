@@ -95,6 +95,11 @@ Test(event, seconds_unit_and_overflow)
     json_decref(o);
     o = json_loads("{\"card_id\":\"a\",\"amount\":1,\"ts\":9223372036854776}", 0, &je);
     cr_assert_eq(fr_event_from_json(&s2, o, v, &ts, &rej), FR_ETYPE);
+    cr_assert_str_eq(rej.reason, "timestamp_out_of_range");
+    json_decref(o);
+    o = json_loads("{\"card_id\":\"a\",\"amount\":1,\"ts\":-9223372036854776}", 0, &je);
+    cr_assert_eq(fr_event_from_json(&s2, o, v, &ts, &rej), FR_ETYPE);
+    cr_assert_str_eq(rej.reason, "timestamp_out_of_range");
     json_decref(o);
 }
 
