@@ -107,11 +107,15 @@ static int parse_common(int argc, char **argv, common_t *o, const char *cmd, con
     return 0;
 }
 
+/* Loads the configuration, first in a child process (a fault of the YAML
+ * library on a hostile file then ends the child, and the command says so);
+ * prints why on failure.  Called before any thread starts. */
 static fr_config_t *load_config(const char *path, const char *listen)
 {
     char err[1024];
     fr_config_t *cfg = NULL;
-    if (fr_config_load(path, &cfg, err, sizeof err)) {
+    if (fr_config_check_isolated(path, err, sizeof err) ||
+        fr_config_load(path, &cfg, err, sizeof err)) {
         fprintf(stderr, "%s\n", err);
         return NULL;
     }
