@@ -408,12 +408,14 @@ static int cmd_dlq(int argc, char **argv)
         rc = fr_elog_open(dir, cfg, &log, err, sizeof err);
         if (!rc) {
             if (replay) {
-                size_t done = 0, refused = 0, skipped = 0;
-                rc = fr_ingest_replay_dlq(cfg, log, src, &done, &refused, &skipped);
+                fr_ingest_replay_t n = {0};
+                rc = fr_ingest_replay_dlq(cfg, log, src, &n);
                 if (!rc)
                     printf("replayed %zu dead letters: %zu appended to the log, %zu still "
-                           "refused (kept, with the reason), %zu skipped (replayed before)\n",
-                           done + refused, done, refused, skipped);
+                           "refused (kept, with the reason), %zu skipped (replayed before), "
+                           "%zu truncated, not replayable\n",
+                           n.replayed + n.refused, n.replayed, n.refused, n.skipped,
+                           n.truncated);
                 else
                     snprintf(err, sizeof err, "replay: %s", fr_strerror(rc));
             } else {

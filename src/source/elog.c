@@ -3,7 +3,10 @@
  *
  * Sub-databases:
  *   log.<source>  u64 BE offset -> record bytes
- *   dlq           u64 BE seq    -> JSON {"source","reason","detail","received_ms","payload"}
+ *   dlq           u64 BE seq    -> JSON {"source","reason","detail","received_ms",
+ *                                  "payload" or "payload_b64","payload_bytes"[,"truncated"]
+ *                                  [,"replay_of"]}: the payload's bytes exactly
+ *                                  (core/jw.h fr_jw_payload), cut at FR_DLQ_MAX_PAYLOAD
  *   idem          source \0 key -> u64 expiry_ms | u64 body hash | answer
  *   idem_exp      u64 BE expiry | source \0 key -> (empty), to purge in order
  *   schemas       u64 fingerprint -> writer field list (event/fr_schema_encode)
@@ -285,14 +288,24 @@ static int put_dlq(fr_elog_t *log, MDB_txn *txn, uint64_t *seq, int src,
         raw_len = dumped ? strlen(dumped) : 0;
     }
     int truncated = raw_len > FR_DLQ_MAX_PAYLOAD;
+    size_t keep = raw_len;
+    if (truncated) {
+        /* cut on a character boundary, so text stays text */
+        keep = FR_DLQ_MAX_PAYLOAD;
+        for (int k = 0; k < 3 && keep && ((unsigned char)raw[keep] & 0xc0) == 0x80; k++)
+            keep--;
+        if (((unsigned char)raw[keep] & 0xc0) == 0x80)
+            keep = FR_DLQ_MAX_PAYLOAD; /* not UTF-8 anyway: keep the most */
+    }
     int rc = fr_buf_addstr(b, "{\"source\":");
     rc = rc ? rc : fr_jw_cstr(b, log->cfg->sources[src].name);
     rc = rc ? rc : fr_buf_addstr(b, ",\"reason\":");
     rc = rc ? rc : fr_jw_cstr(b, ev->reason);
     rc = rc ? rc : fr_buf_addstr(b, ",\"detail\":");
     rc = rc ? rc : fr_jw_cstr(b, ev->detail ? ev->detail : "");
-    rc = rc ? rc : fr_buf_printf(b, ",\"received_ms\":%" PRId64 ",\"payload\":", now);
-    rc = rc ? rc : fr_jw_str(b, raw ? raw : "", truncated ? FR_DLQ_MAX_PAYLOAD : raw_len);
+    rc = rc ? rc : fr_buf_printf(b, ",\"received_ms\":%" PRId64 ",", now);
+    /* byte for byte: base64 when not UTF-8 (a replay must not see U+FFFD) */
+    rc = rc ? rc : fr_jw_payload(b, raw ? raw : "", keep);
     if (!rc && truncated)
         rc = fr_buf_addstr(b, ",\"truncated\":true");
     if (!rc && ev->replay_of)
