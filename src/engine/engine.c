@@ -986,6 +986,7 @@ int fr_engine_commit(fr_engine_t *e)
     }
     if (!rc)
         rc = fr_store_commit(e->store, e->puts, n, e->posv, npos, e->epoch);
+    __atomic_store_n(&e->stats.error, rc, __ATOMIC_RELAXED);
     if (rc) {
         stat_add(&e->stats.commit_errors, 1);
         return rc;
@@ -1158,6 +1159,7 @@ void fr_engine_stats(const fr_engine_t *e, fr_engine_stats_t *out)
     out->entities_cached = __atomic_load_n(&e->stats.entities_cached, __ATOMIC_RELAXED);
     out->last_commit_us = __atomic_load_n(&e->stats.last_commit_us, __ATOMIC_RELAXED);
     out->last_commit_ms = __atomic_load_n(&e->stats.last_commit_ms, __ATOMIC_RELAXED);
+    out->error = __atomic_load_n(&e->stats.error, __ATOMIC_RELAXED);
 }
 
 uint64_t fr_engine_lag(const fr_engine_t *e)

@@ -509,17 +509,48 @@ static enum MHD_Result get_status(fr_server_t *srv, struct MHD_Connection *c, in
     if (ready_only && !rc && strcmp(breaker, "open") == 0)
         rc = FR_ESTORE; /* reads are being refused: not ready */
     if (ready_only) {
+        /* writes failing (a full disk, a full map) make the node unready too:
+         * the event log's, and the processor's commits to the store */
+        int log_rc = srv->o.log ? fr_elog_health(srv->o.log) : 0, eng_rc = 0;
+        if (srv->o.engine) {
+            fr_engine_stats_t st;
+            fr_engine_stats(srv->o.engine, &st);
+            eng_rc = st.error;
+        }
+        int ready = !rc && !log_rc && !eng_rc;
         fr_buf_printf(&b, "{\"ready\":%s,\"store\":{\"backend\":\"%s\",\"ok\":%s}",
-                      rc ? "false" : "true", srv->o.store->ops->kind, rc ? "false" : "true");
+                      ready ? "true" : "false", srv->o.store->ops->kind, rc ? "false" : "true");
         fr_buf_printf(&b, ",\"breaker\":\"%s\"", breaker);
-        if (rc) {
+        if (srv->o.log) {
+            fr_buf_printf(&b, ",\"log\":{\"ok\":%s", log_rc ? "false" : "true");
+            if (log_rc) {
+                fr_buf_addstr(&b, ",\"error\":");
+                fr_jw_cstr(&b, fr_strerror(log_rc));
+            }
+            fr_buf_addc(&b, '}');
+        }
+        if (srv->o.engine) {
+            fr_buf_printf(&b, ",\"processor\":{\"ok\":%s", eng_rc ? "false" : "true");
+            if (eng_rc) {
+                fr_buf_addstr(&b, ",\"error\":");
+                fr_jw_cstr(&b, fr_strerror(eng_rc));
+            }
+            fr_buf_addc(&b, '}');
+        }
+        if (!ready) {
+            char detail[512];
+            snprintf(detail, sizeof detail, "%s%s%s%s%s%s%s%s", rc ? "store: " : "",
+                     rc ? fr_strerror(rc) : "", rc && (log_rc || eng_rc) ? "; " : "",
+                     log_rc ? "event log: " : "", log_rc ? fr_strerror(log_rc) : "",
+                     log_rc && eng_rc ? "; " : "", eng_rc ? "processor: " : "",
+                     eng_rc ? fr_strerror(eng_rc) : "");
             fr_buf_addstr(&b, ",\"detail\":");
-            fr_jw_cstr(&b, fr_strerror(rc));
+            fr_jw_cstr(&b, detail);
         }
         fr_buf_addc(&b, '}');
         if (rd)
             read_done(srv, rd, ticket, true);
-        enum MHD_Result ret = send_buf(c, rc ? 503 : 200, &b);
+        enum MHD_Result ret = send_buf(c, ready ? 200 : 503, &b);
         fr_buf_destroy(&b);
         return ret;
     }

@@ -46,6 +46,7 @@ struct fr_elog {
     MDB_dbi *logs; /* per source */
     MDB_dbi dlq, idem, idem_exp, schemas, meta;
     const fr_config_t *cfg;
+    char dir[256];          /* for messages */
     uint64_t *fingerprints; /* per source */
 
     pthread_mutex_t mu;
@@ -55,6 +56,7 @@ struct fr_elog {
     uint64_t commit_seq;
     pthread_t writer;
     int writer_started;
+    int health; /* the last write transaction's code, 0 when it succeeded (atomic) */
 };
 
 
@@ -78,6 +80,7 @@ int fr_elog_open_flags(const char *dir, const fr_config_t *cfg, unsigned flags, 
     if (!log)
         return FR_ENOMEM;
     log->cfg = cfg;
+    snprintf(log->dir, sizeof log->dir, "%s", dir);
     log->logs = calloc(cfg->nsources ? cfg->nsources : 1, sizeof *log->logs);
     log->fingerprints = calloc(cfg->nsources ? cfg->nsources : 1, sizeof *log->fingerprints);
     pthread_mutex_init(&log->mu, NULL);
@@ -521,7 +524,7 @@ static int write_group(fr_elog_t *log, fr_append_req_t *group, fr_buf_t *b, fr_b
         mdb_txn_abort(txn);
         return rc;
     }
-    return fr_mdb_rc(mdb_txn_commit(txn));
+    return fr_mdb_write_rc(log->env, mdb_txn_commit(txn));
 }
 
 static void *writer_main(void *arg)
@@ -541,6 +544,16 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&log->mu);
 
         int rc = write_group(log, group, &b, &kb);
+        /* The writer has no caller to tell: a change of health is logged
+         * here, once per change, and kept for /readyz (fr_elog_health). */
+        if (rc != log->health) {
+            if (rc)
+                fr_error("event log %s: writes fail: %s; ingest answers 503 until they succeed",
+                         log->dir, fr_strerror(rc));
+            else
+                fr_info("event log %s: writes succeed again", log->dir);
+            __atomic_store_n(&log->health, rc, __ATOMIC_RELEASE);
+        }
 
         pthread_mutex_lock(&log->mu);
         for (fr_append_req_t *r = group, *next; r; r = next) {
@@ -853,6 +866,11 @@ uint64_t fr_elog_dlq_count(fr_elog_t *log)
 {
     uint64_t n;
     return fr_mdb_entries(log->env, log->dlq, &n) ? 0 : n;
+}
+
+int fr_elog_health(fr_elog_t *log)
+{
+    return __atomic_load_n(&log->health, __ATOMIC_ACQUIRE);
 }
 
 int64_t fr_elog_watermark(fr_elog_t *log, int src)

@@ -130,6 +130,12 @@ int fr_elog_dlq_last(fr_elog_t *log, uint64_t *seq);
 /* Number of dead letters. */
 uint64_t fr_elog_dlq_count(fr_elog_t *log);
 
+/* 0 when the log's last write transaction succeeded, else its error:
+ * -ENOSPC (the filesystem is full), FR_EMAPFULL (store.map_size reached),
+ * or another; clears with the next write that succeeds.  The writer logs
+ * each change once.  Any thread. */
+int fr_elog_health(fr_elog_t *log);
+
 /* The stored watermark of a source (INT64_MIN when none). */
 int64_t fr_elog_watermark(fr_elog_t *log, int src);
 /* The next offset an append to src would get. */
