@@ -109,11 +109,15 @@ static int parse_common(int argc, char **argv, common_t *o, const char *cmd, con
     return 0;
 }
 
+/* Loads the configuration, first in a child process (a fault of the YAML
+ * library on a hostile file then ends the child, and the command says so);
+ * prints why on failure.  Called before any thread starts. */
 static fr_config_t *load_config(const char *path, const char *listen)
 {
     char err[1024];
     fr_config_t *cfg = NULL;
-    if (fr_config_load(path, &cfg, err, sizeof err)) {
+    if (fr_config_check_isolated(path, err, sizeof err) ||
+        fr_config_load(path, &cfg, err, sizeof err)) {
         fprintf(stderr, "%s\n", err);
         return NULL;
     }
@@ -406,12 +410,14 @@ static int cmd_dlq(int argc, char **argv)
         rc = fr_elog_open(dir, cfg, &log, err, sizeof err);
         if (!rc) {
             if (replay) {
-                size_t done = 0, refused = 0, skipped = 0;
-                rc = fr_ingest_replay_dlq(cfg, log, src, &done, &refused, &skipped);
+                fr_ingest_replay_t n = {0};
+                rc = fr_ingest_replay_dlq(cfg, log, src, &n);
                 if (!rc)
                     printf("replayed %zu dead letters: %zu appended to the log, %zu still "
-                           "refused (kept, with the reason), %zu skipped (replayed before)\n",
-                           done + refused, done, refused, skipped);
+                           "refused (kept, with the reason), %zu skipped (replayed before), "
+                           "%zu truncated, not replayable\n",
+                           n.replayed + n.refused, n.replayed, n.refused, n.skipped,
+                           n.truncated);
                 else
                     snprintf(err, sizeof err, "replay: %s", fr_strerror(rc));
             } else {

@@ -20,6 +20,7 @@ const char *fr_strerror(int rc)
     case FR_EMISMATCH: return "stored data does not match the current plan";
     case FR_ECONFLICT: return "conflict";
     case FR_EUNAVAIL: return "unavailable";
+    case FR_EMAPFULL: return "store map full: raise store.map_size";
     default: break;
     }
     if (rc < 0 && rc > -FR_EBASE)

@@ -28,6 +28,7 @@ enum {
     FR_EMISMATCH = -(FR_EBASE + 9),  /* stored data was made by another plan */
     FR_ECONFLICT = -(FR_EBASE + 10), /* e.g. idempotency key reused */
     FR_EUNAVAIL = -(FR_EBASE + 11),  /* a peer (broker, registry) is unreachable: retry */
+    FR_EMAPFULL = -(FR_EBASE + 12),  /* an LMDB map is full: store.map_size is too small */
 };
 
 /* Returns a static string naming rc; never NULL. */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/b64.h"
 #include "core/dtoa.h"
 #include "core/utf8.h"
 
@@ -94,4 +95,19 @@ int fr_jw_key(fr_buf_t *b, const char *key)
 {
     int rc = fr_jw_cstr(b, key);
     return rc ? rc : fr_buf_addc(b, ':');
+}
+
+int fr_jw_payload(fr_buf_t *b, const char *p, size_t n)
+{
+    int text = !n || (fr_utf8_check(p, n) == n && !memchr(p, '\0', n));
+    int rc;
+    if (text) {
+        rc = fr_buf_addstr(b, "\"payload\":");
+        rc = rc ? rc : fr_jw_str(b, p, n);
+    } else {
+        rc = fr_buf_addstr(b, "\"payload_b64\":\"");
+        rc = rc ? rc : fr_b64_encode(b, p, n);
+        rc = rc ? rc : fr_buf_addc(b, '"');
+    }
+    return rc ? rc : fr_buf_printf(b, ",\"payload_bytes\":%zu", n);
 }

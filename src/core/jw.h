@@ -23,5 +23,13 @@ int fr_jw_double(fr_buf_t *b, double d);
 int fr_jw_value(fr_buf_t *b, const fr_value_t *v);
 /* "key": — the key quoted, then a colon. */
 int fr_jw_key(fr_buf_t *b, const char *key);
+/*
+ * Bytes that must read back exactly (a dead letter's payload), as members
+ * of an object being written: "payload":"<text>" when p[n] is valid UTF-8
+ * without NUL, else "payload_b64":"<base64>"; then "payload_bytes":n.
+ * Either way the bytes are recovered unchanged (fr_b64_decode for the
+ * second form).
+ */
+int fr_jw_payload(fr_buf_t *b, const char *p, size_t n);
 
 #endif

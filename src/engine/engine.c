@@ -24,6 +24,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/map.h"
+#include "event/admit.h"
 #include "event/decode.h"
 #include "event/event.h"
 
@@ -814,15 +815,12 @@ static int apply_message(fr_engine_t *e, int s, part_rt_t *pr, const fr_source_r
     int rc = fr_decoder_decode(sr->dec, r->data, r->len, e->vals, &ts, &rej);
     if (rc == FR_EUNAVAIL || rc == FR_ENOMEM)
         return rc;
-    if (!rc && ts > fr_now_ms() + e->cfg->processor.max_future_ms) {
-        rej.reason = "future_timestamp";
-        snprintf(rej.detail, sizeof rej.detail,
-                 "event time is further ahead of the clock than processor.max_future_ms");
-        rc = FR_ELIMIT;
-    } else if (!rc && pr->wm != INT64_MIN && ts < pr->wm - spec->horizon_ms) {
-        rej.reason = "late";
-        snprintf(rej.detail, sizeof rej.detail,
-                 "event time is older than the watermark minus the largest window");
+    fr_admit_t a = rc ? FR_ADMIT_OK
+                      : fr_admit(ts, fr_now_ms(), e->cfg->processor.max_future_ms, pr->wm,
+                                 spec->horizon_ms);
+    if (a != FR_ADMIT_OK) {
+        rej.reason = fr_admit_reason(a);
+        snprintf(rej.detail, sizeof rej.detail, "%s", fr_admit_detail(a));
         rc = FR_ELIMIT;
     }
     if (!rc) {
@@ -971,6 +969,7 @@ int fr_engine_commit(fr_engine_t *e)
     }
     if (!rc)
         rc = fr_store_commit(e->store, e->puts, n, e->posv, npos, e->epoch);
+    __atomic_store_n(&e->stats.error, rc, __ATOMIC_RELAXED);
     if (rc) {
         stat_add(&e->stats.commit_errors, 1);
         return rc;
@@ -1143,6 +1142,7 @@ void fr_engine_stats(const fr_engine_t *e, fr_engine_stats_t *out)
     out->entities_cached = __atomic_load_n(&e->stats.entities_cached, __ATOMIC_RELAXED);
     out->last_commit_us = __atomic_load_n(&e->stats.last_commit_us, __ATOMIC_RELAXED);
     out->last_commit_ms = __atomic_load_n(&e->stats.last_commit_ms, __ATOMIC_RELAXED);
+    out->error = __atomic_load_n(&e->stats.error, __ATOMIC_RELAXED);
 }
 
 uint64_t fr_engine_lag(const fr_engine_t *e)

@@ -38,6 +38,8 @@ typedef struct fr_engine_stats {
     uint64_t entities_cached;
     uint64_t last_commit_us; /* duration of the last commit */
     int64_t last_commit_ms;  /* wall clock of the last commit */
+    int error;               /* the last commit's error (-ENOSPC, FR_EMAPFULL, a
+                                store outage, ...), 0 once one succeeds */
 } fr_engine_stats_t;
 
 /*

@@ -926,7 +926,8 @@ static int finish(const fr_avro_proj_t *pj, const rd_t *r, fr_value_t *vals, int
         return reject(rej, FR_EMISSING, "missing_timestamp", "timestamp field '%s' is missing",
                       src->fields[src->ts_field].name);
     if (__builtin_mul_overflow(t->u.i, src->ts_unit_ms, ts_ms))
-        return reject(rej, FR_ETYPE, "wrong_type", "timestamp field '%s' is out of range",
+        return reject(rej, FR_ETYPE, "timestamp_out_of_range",
+                      "timestamp field '%s' is out of range once in ms",
                       src->fields[src->ts_field].name);
     return 0;
 }

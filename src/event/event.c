@@ -94,7 +94,8 @@ int fr_event_from_json(const fr_source_spec_t *src, const json_t *obj, fr_value_
         return reject(rej, FR_EMISSING, "missing_timestamp", "timestamp field '%s' is missing",
                       src->fields[src->ts_field].name);
     if (__builtin_mul_overflow(t->u.i, src->ts_unit_ms, ts_ms))
-        return reject(rej, FR_ETYPE, "wrong_type", "timestamp field '%s' is out of range",
+        return reject(rej, FR_ETYPE, "timestamp_out_of_range",
+                      "timestamp field '%s' is out of range once in ms",
                       src->fields[src->ts_field].name);
     return 0;
 }
@@ -332,9 +333,12 @@ int fr_event_check_keys(const fr_config_t *cfg, int src, const fr_value_t *vals,
         char tmp[24];
         const char *key;
         int kl = fr_entity_key(&vals[vs->entity], tmp, &key);
-        if (kl <= 0 || kl > cfg->server.max_key_bytes) {
+        /* a NUL would let two different keys read as one where keys end
+         * at the first NUL (a URL path, C strings) */
+        if (kl <= 0 || kl > cfg->server.max_key_bytes || memchr(key, '\0', (size_t)kl)) {
             rej->reason = "bad_entity_key";
-            snprintf(rej->detail, sizeof rej->detail, "entity field '%s' must be 1..%d bytes",
+            snprintf(rej->detail, sizeof rej->detail,
+                     "entity field '%s' must be 1..%d bytes without NUL",
                      cfg->sources[src].fields[vs->entity].name, cfg->server.max_key_bytes);
             return FR_ELIMIT;
         }

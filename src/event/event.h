@@ -48,8 +48,8 @@ int fr_event_from_json(const fr_source_spec_t *src, const json_t *obj,
                        fr_value_t *vals, int64_t *ts_ms, fr_reject_t *rej);
 
 /* Whether every view of source src can key the event: its entity value
- * is 1..server.max_key_bytes bytes.  0, or FR_ELIMIT with rej filled
- * ("bad_entity_key"). */
+ * is 1..server.max_key_bytes bytes without NUL.  0, or FR_ELIMIT with rej
+ * filled ("bad_entity_key"). */
 int fr_event_check_keys(const fr_config_t *cfg, int src, const fr_value_t *vals, fr_reject_t *rej);
 
 /* The fingerprint of src's field list (names, types, order). */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/b64.h"
 #include "core/err.h"
 #include "core/hash.h"
 #include "core/jw.h"
@@ -23,8 +24,7 @@
 
 typedef struct {
     fr_append_event_t *evs;
-    json_t *whole;       /* the parsed body (object or array), or NULL */
-    json_t **docs;       /* NDJSON documents to release */
+    json_t **docs;       /* the events' documents, to release */
     fr_reject_t *rejs;
     size_t *roff;        /* where each event's record starts in recs, or SIZE_MAX */
     size_t n, cap;
@@ -65,7 +65,6 @@ static void batch_free(batch_t *b)
 {
     for (size_t i = 0; i < b->ndocs; i++)
         json_decref(b->docs[i]);
-    json_decref(b->whole);
     free(b->evs);
     free(b->rejs);
     free(b->docs);
@@ -88,18 +87,33 @@ static int batch_next(batch_t *b, const char *raw, size_t raw_len, fr_append_eve
     return 0;
 }
 
-/* Types one event; records go to recs, their offsets fixed up later. */
+/*
+ * Types one parsed event obj (raw[raw_len] its text, kept for the
+ * dead-letter queue); records go to recs, their offsets fixed up later.
+ * keep_json: the event came inside a larger body (an array, one object),
+ * so a Kafka source produces obj written compactly rather than raw.  dup:
+ * obj was parsed only by letting a repeated key win: the event is refused
+ * (`duplicate_field`, why in dup_detail).
+ */
 static int add_event(const fr_config_t *cfg, int src, batch_t *b, json_t *obj, const char *raw,
-                     size_t raw_len, fr_buf_t *recs, uint64_t fp, fr_value_t *vals)
+                     size_t raw_len, int keep_json, const char *dup_detail, fr_buf_t *recs,
+                     uint64_t fp, fr_value_t *vals)
 {
     fr_append_event_t *ev;
     fr_reject_t *rej;
     int rc = batch_next(b, raw, raw_len, &ev, &rej);
     if (rc)
         return rc;
-    ev->json = raw ? NULL : obj;
+    ev->json = keep_json ? obj : NULL;
     const fr_source_spec_t *spec = &cfg->sources[src];
-    rc = fr_event_from_json(spec, obj, vals, &ev->ts, rej);
+    if (dup_detail) {
+        rej->reason = "duplicate_field";
+        snprintf(rej->detail, sizeof rej->detail, "a field appears twice in the event: %.100s",
+                 dup_detail);
+        rc = FR_EPARSE;
+    } else {
+        rc = fr_event_from_json(spec, obj, vals, &ev->ts, rej);
+    }
     if (!rc)
         rc = fr_event_check_keys(cfg, src, vals, rej);
     if (rc) {
@@ -109,6 +123,52 @@ static int add_event(const fr_config_t *cfg, int src, batch_t *b, json_t *obj, c
     }
     b->roff[b->n - 1] = recs->len;  /* ev is the last event of the batch */
     return fr_record_encode(spec, fp, vals, ev->ts, recs);
+}
+
+/* Keeps doc (one event's document) alive with the batch. */
+static void keep_doc(batch_t *b, json_t *doc)
+{
+    if (b->ndocs < b->n)
+        b->docs[b->ndocs++] = doc;
+    else
+        json_decref(doc);
+}
+
+/*
+ * Parses one JSON value from p[n], refusing repeated keys: a value whose
+ * only fault is a repeated key is parsed again letting the last one win,
+ * and *dup says so (why in je->text).  in_array: p is an array element (any
+ * JSON value; more may follow), else an object or array alone on p[n].
+ * NULL when p does not start with such a value; *used: its bytes.
+ */
+static json_t *load_one(const char *p, size_t n, int in_array, int *dup, size_t *used,
+                        json_error_t *je)
+{
+    size_t flags = in_array ? JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK : 0;
+    *dup = 0;
+    json_t *v = json_loadb(p, n, flags | JSON_REJECT_DUPLICATES, je);
+    *used = v ? (size_t)je->position : 0;
+    if (!v && json_error_code(je) == json_error_duplicate_key) {
+        json_error_t again;
+        v = json_loadb(p, n, flags, &again);
+        if (v) {
+            *dup = 1; /* je keeps the duplicate's message */
+            *used = (size_t)again.position;
+        } else {
+            *je = again;
+        }
+    }
+    return v;
+}
+
+/* Drops every event of the batch (a body found to be broken part way). */
+static void batch_clear(batch_t *b)
+{
+    for (size_t i = 0; i < b->ndocs; i++)
+        json_decref(b->docs[i]);
+    b->ndocs = 0;
+    b->n = 0;
+    b->malformed = 0;
 }
 
 static int add_malformed(batch_t *b, const char *raw, size_t raw_len, const json_error_t *je)
@@ -180,6 +240,55 @@ static const char *skip_ws(const char *p, const char *end)
 }
 
 /*
+ * An array body, element by element (each one's text is its dead letter's
+ * payload, byte for byte).  0, or FR_ELIMIT (too many events), FR_ENOMEM;
+ * an array broken anywhere is one malformed dead letter, the whole body.
+ */
+static int parse_array(const fr_config_t *cfg, int src, const char *body, size_t len, batch_t *b,
+                       fr_buf_t *recs, uint64_t fp, fr_value_t *vals)
+{
+    const char *end = body + len, *q = skip_ws(body, end) + 1; /* past '[' */
+    json_error_t je;
+    memset(&je, 0, sizeof je);
+    int rc = 0;
+    q = skip_ws(q, end);
+    if (q < end && *q == ']') {
+        q++;
+    } else {
+        for (;;) {
+            if (b->n >= FR_INGEST_MAX_EVENTS)
+                return FR_ELIMIT;
+            int dup;
+            size_t used;
+            json_t *el = load_one(q, (size_t)(end - q), 1, &dup, &used, &je);
+            if (!el)
+                goto broken;
+            rc = add_event(cfg, src, b, el, q, used, 1, dup ? je.text : NULL, recs, fp, vals);
+            keep_doc(b, el);
+            if (rc)
+                return rc;
+            q = skip_ws(q + used, end);
+            if (q < end && *q == ',') {
+                q = skip_ws(q + 1, end);
+                continue;
+            }
+            if (q < end && *q == ']') {
+                q++;
+                break;
+            }
+            snprintf(je.text, sizeof je.text, "expected ',' or ']' in the array");
+            goto broken;
+        }
+    }
+    if (skip_ws(q, end) == end)
+        return 0;
+    snprintf(je.text, sizeof je.text, "unexpected text after the array");
+broken:
+    batch_clear(b);
+    return add_malformed(b, body, len, &je); /* nothing usable: a dead letter, 400 */
+}
+
+/*
  * Parses and types a body (one object, an array, or NDJSON) into b, the
  * records of accepted events into recs.  0, or the HTTP status of an
  * answer already in out (nothing usable).
@@ -192,62 +301,50 @@ static int parse_body(const fr_config_t *cfg, int src, const char *body, size_t 
     uint64_t fp = fr_schema_fingerprint(&cfg->sources[src]);
     const char *end = body + len, *p = skip_ws(body, end);
     json_error_t je;
+    int ndjson = 1;
 
     if (p == end) {
         status = error_json(out, 400, "empty_body", "expected a JSON object, an array, or NDJSON");
         return status;
     }
-    if (*p == '[' || *p == '{') {
-        b->whole = json_loadb(p, (size_t)(end - p), JSON_DISABLE_EOF_CHECK, &je);
-        int trailing = b->whole && skip_ws(p + je.position, end) != end;
-        if (trailing && *p == '[') {
-            json_decref(b->whole);
-            b->whole = NULL;
-            snprintf(je.text, sizeof je.text, "unexpected text after the array");
-        } else if (trailing) {
-            json_decref(b->whole); /* more after one object: NDJSON */
-            b->whole = NULL;
+    if (*p == '[') {
+        ndjson = 0;
+        rc = parse_array(cfg, src, body, len, b, recs, fp, vals);
+    } else if (*p == '{') {
+        int dup;
+        size_t used;
+        json_t *doc = load_one(p, (size_t)(end - p), 1, &dup, &used, &je);
+        if (doc && !json_is_object(doc)) {
+            json_decref(doc);
+            doc = NULL;
         }
-        if (!b->whole && *p == '[')
-            rc = add_malformed(b, body, len, &je); /* nothing usable: a dead letter, 400 */
+        if (doc && skip_ws(p + used, end) == end) {
+            /* one object (perhaps over several lines) */
+            ndjson = 0;
+            rc = add_event(cfg, src, b, doc, p, used, 1, dup ? je.text : NULL, recs, fp, vals);
+            keep_doc(b, doc);
+        } else {
+            json_decref(doc); /* more after one object, or none: NDJSON */
+        }
     }
-    if (b->whole && json_is_array(b->whole)) {
-        if (json_array_size(b->whole) > FR_INGEST_MAX_EVENTS) {
-            status = error_json(out, 413, "too_many_events",
-                                "a request carries at most 100000 events");
-            return status;
-        }
-        size_t i;
-        json_t *el;
-        json_array_foreach(b->whole, i, el)
-        {
-            rc = add_event(cfg, src, b, el, NULL, 0, recs, fp, vals);
-            if (rc)
-                break;
-        }
-    } else if (b->whole) {
-        rc = add_event(cfg, src, b, b->whole, NULL, 0, recs, fp, vals);
-    } else if (b->n == 0) {
-        /* NDJSON: one document per line */
-        const char *line = body;
-        while (!rc && line < end) {
-            const char *nl = memchr(line, '\n', (size_t)(end - line));
-            const char *le = nl ? nl : end;
-            const char *s = skip_ws(line, le);
-            if (s < le) {
-                json_t *doc = json_loadb(s, (size_t)(le - s), 0, &je);
-                if (!doc) {
-                    rc = add_malformed(b, s, (size_t)(le - s), &je);
-                } else {
-                    rc = add_event(cfg, src, b, doc, s, (size_t)(le - s), recs, fp, vals);
-                    if (b->ndocs < b->n)
-                        b->docs[b->ndocs++] = doc;
-                    else
-                        json_decref(doc);
-                }
+    /* NDJSON: one document per line */
+    for (const char *line = body; ndjson && !rc && line < end;) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        const char *le = nl ? nl : end;
+        const char *s = skip_ws(line, le);
+        if (s < le) {
+            int dup;
+            size_t used;
+            json_t *doc = load_one(s, (size_t)(le - s), 0, &dup, &used, &je);
+            if (!doc) {
+                rc = add_malformed(b, s, (size_t)(le - s), &je);
+            } else {
+                rc = add_event(cfg, src, b, doc, s, (size_t)(le - s), 0, dup ? je.text : NULL,
+                               recs, fp, vals);
+                keep_doc(b, doc);
             }
-            line = nl ? nl + 1 : end;
         }
+        line = nl ? nl + 1 : end;
     }
     if (rc == FR_ELIMIT) {
         status = error_json(out, 413, "too_many_events", "a request carries at most 100000 events");
@@ -338,9 +435,38 @@ typedef struct {
     json_t *entries[REPLAY_BATCH];
     uint64_t seqs[REPLAY_BATCH];
     size_t n;
-    size_t replayed, refused, skipped;
+    fr_ingest_replay_t counts;
     int rc;
 } replay_t;
+
+/*
+ * The payload of a dead letter, byte for byte, appended to out: NULL; or a
+ * refusal reason when the stored payload is not what was received
+ * ("payload_altered": written before payloads were kept exactly, with
+ * U+FFFD where bytes were not UTF-8; or its length disagrees).
+ */
+static const char *entry_payload(const json_t *e, fr_buf_t *out)
+{
+    const json_t *text = json_object_get(e, "payload"), *b64 = json_object_get(e, "payload_b64");
+    const json_t *nb = json_object_get(e, "payload_bytes");
+    size_t start = out->len;
+    int rc;
+    if (json_is_string(b64))
+        rc = fr_b64_decode(out, json_string_value(b64), json_string_length(b64));
+    else if (json_is_string(text))
+        rc = fr_buf_add(out, json_string_value(text), json_string_length(text));
+    else
+        return "payload_missing";
+    if (rc)
+        return rc == FR_EPARSE ? "payload_altered" : "payload_too_large";
+    size_t n = out->len - start;
+    if (json_is_integer(nb))
+        return json_integer_value(nb) >= 0 && (uint64_t)json_integer_value(nb) == n
+                   ? NULL
+                   : "payload_altered";
+    /* an older entry: text with U+FFFD may stand for other bytes */
+    return n && memmem(out->p + start, n, "\xef\xbf\xbd", 3) ? "payload_altered" : NULL;
+}
 
 /* Types and appends the batch: each event marked as the replay of its
  * dead letter, so the log appends (or refuses) it and marks the dead
@@ -357,21 +483,40 @@ static int replay_flush(replay_t *r)
     json_t *docs[REPLAY_BATCH] = {0};
     size_t roff[REPLAY_BATCH];
     fr_value_t vals[FR_CONFIG_MAX_FIELDS];
-    fr_buf_t recs;
+    fr_buf_t recs, payloads;
     fr_buf_init(&recs, (size_t)1 << 30);
+    fr_buf_init(&payloads, (size_t)REPLAY_BATCH * (FR_DLQ_MAX_PAYLOAD + 1));
+    size_t poff[REPLAY_BATCH + 1];
+    const char *why[REPLAY_BATCH];
     int rc = 0;
+    /* every payload first (the buffer may move while it grows) */
+    for (size_t i = 0; !rc && i < r->n; i++) {
+        poff[i] = payloads.len;
+        why[i] = entry_payload(r->entries[i], &payloads);
+        if (why[i] && payloads.p) {
+            payloads.len = poff[i]; /* nothing of it is used */
+            payloads.p[poff[i]] = '\0';
+        }
+    }
+    poff[r->n] = payloads.len;
     for (size_t i = 0; !rc && i < r->n; i++) {
         fr_append_event_t *ev = &evs[i];
         memset(ev, 0, sizeof *ev);
         ev->replay_of = r->seqs[i];
         roff[i] = SIZE_MAX;
-        json_t *p = json_object_get(r->entries[i], "payload");
-        ev->raw = json_string_value(p);
-        ev->raw_len = json_string_length(p);
+        if (why[i]) {
+            ev->reason = why[i];
+            ev->detail = "the dead letter's stored payload is not the bytes received; it is "
+                         "not replayed";
+            continue;
+        }
+        ev->raw = payloads.p ? payloads.p + poff[i] : "";
+        ev->raw_len = poff[i + 1] - poff[i];
         json_error_t je;
-        docs[i] = ev->raw ? json_loadb(ev->raw, ev->raw_len, JSON_REJECT_DUPLICATES, &je) : NULL;
+        docs[i] = json_loadb(ev->raw, ev->raw_len, JSON_REJECT_DUPLICATES, &je);
         if (!docs[i]) {
-            ev->reason = "malformed_json";
+            ev->reason = json_error_code(&je) == json_error_duplicate_key ? "duplicate_field"
+                                                                           : "malformed_json";
             ev->detail = "the dead letter's payload is still not valid JSON";
             continue;
         }
@@ -405,11 +550,11 @@ static int replay_flush(replay_t *r)
     }
     for (size_t i = 0; !rc && i < r->n; i++) {
         if (evs[i].skipped)
-            r->skipped++;
+            r->counts.skipped++;
         else if (evs[i].reason)
-            r->refused++;
+            r->counts.refused++;
         else
-            r->replayed++;
+            r->counts.replayed++;
     }
     for (size_t i = 0; i < r->n; i++) {
         json_decref(docs[i]);
@@ -417,6 +562,7 @@ static int replay_flush(replay_t *r)
     }
     r->n = 0;
     fr_buf_destroy(&recs);
+    fr_buf_destroy(&payloads);
     return rc;
 }
 
@@ -424,20 +570,22 @@ static int replay_entry(void *ctx, uint64_t seq, const char *json, size_t len)
 {
     replay_t *r = ctx;
     r->next_seq = seq + 1;
-    uint64_t off;
-    if (fr_elog_dlq_replayed(r->log, seq, &off, NULL) == 0) {
-        r->skipped++;
-        return 0;
-    }
     json_error_t je;
     json_t *e = json_loadb(json, len, 0, &je);
     const char *name = e ? json_string_value(json_object_get(e, "source")) : NULL;
     int src = name ? fr_config_source_index(r->cfg, name) : -1;
-    if (src < 0 || (r->only >= 0 && src != r->only) ||
-        json_is_true(json_object_get(e, "truncated"))) {
-        /* another source's, or cut when it was stored: nothing to re-feed */
-        if (e && src >= 0 && (r->only < 0 || src == r->only))
-            r->skipped++;
+    if (src < 0 || (r->only >= 0 && src != r->only)) {
+        json_decref(e); /* another source's */
+        return 0;
+    }
+    uint64_t off;
+    if (fr_elog_dlq_replayed(r->log, seq, &off, NULL) == 0) {
+        r->counts.skipped++;
+        json_decref(e);
+        return 0;
+    }
+    if (json_is_true(json_object_get(e, "truncated"))) {
+        r->counts.truncated++; /* cut when it was stored: nothing whole to re-feed */
         json_decref(e);
         return 0;
     }
@@ -454,8 +602,7 @@ static int replay_entry(void *ctx, uint64_t seq, const char *json, size_t len)
     return 0;
 }
 
-int fr_ingest_replay_dlq(const fr_config_t *cfg, fr_elog_t *log, int src, size_t *replayed,
-                         size_t *refused, size_t *skipped)
+int fr_ingest_replay_dlq(const fr_config_t *cfg, fr_elog_t *log, int src, fr_ingest_replay_t *out)
 {
     replay_t *r = calloc(1, sizeof *r);
     if (!r)
@@ -480,9 +627,7 @@ int fr_ingest_replay_dlq(const fr_config_t *cfg, fr_elog_t *log, int src, size_t
         rc = replay_flush(r);
     for (size_t i = 0; i < r->n; i++)
         json_decref(r->entries[i]);
-    *replayed = r->replayed;
-    *refused = r->refused;
-    *skipped = r->skipped;
+    *out = r->counts;
     free(r);
     return rc;
 }
@@ -522,12 +667,12 @@ int fr_ingest_kafka(const fr_config_t *cfg, fr_kafka_producer_t *prod, int src, 
     for (size_t i = 0; !rc && i < b.n; i++) {
         const fr_append_event_t *ev = &b.evs[i];
         voff[i] = vals_buf.len;
-        if (ev->raw) {
-            rc = fr_buf_add(&vals_buf, ev->raw, ev->raw_len);
-        } else if (ev->json) {
+        if (ev->json && !ev->reason) {
             char *d = json_dumps(ev->json, JSON_COMPACT | JSON_ENCODE_ANY);
             rc = d ? fr_buf_addstr(&vals_buf, d) : FR_ENOMEM;
             free(d);
+        } else if (ev->raw) {
+            rc = fr_buf_add(&vals_buf, ev->raw, ev->raw_len);
         }
     }
     if (!rc)

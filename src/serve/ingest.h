@@ -41,17 +41,25 @@ int fr_ingest(const fr_config_t *cfg, fr_elog_t *log, int src, const char *body,
 int fr_ingest_kafka(const fr_config_t *cfg, fr_kafka_producer_t *prod, int src, const char *body,
                     size_t len, fr_buf_t *out);
 
+/* What a replay of the embedded dead-letter queue did. */
+typedef struct fr_ingest_replay {
+    size_t replayed;  /* typed again and appended to the log */
+    size_t refused;   /* refused again (kept, unreplayed, the new reason noted) */
+    size_t skipped;   /* replayed before */
+    size_t truncated; /* stored cut at FR_DLQ_MAX_PAYLOAD: not replayable */
+} fr_ingest_replay_t;
+
 /*
  * Re-feeds the embedded dead-letter queue (of source src, or of all with
- * -1) as it stands: each dead letter is typed again under the current
- * configuration and clock and appended to the log, marked replayed in the
- * same transaction (so a replay run twice, or concurrently, feeds each dead
- * letter once), or refused again (it stays in the queue, unreplayed, with
- * the new reason noted).  Counts go to *replayed (appended), *refused
- * (still refused) and *skipped (replayed before, or stored truncated).  0
- * or a log error.
+ * -1) as it stands: each dead letter's payload, byte for byte as received,
+ * is typed again under the current configuration and clock and appended
+ * to the log, marked replayed in the same transaction (so a replay run
+ * twice, or concurrently, feeds each dead letter once), or refused again
+ * (it stays in the queue, unreplayed, with the new reason noted).  A
+ * payload that was stored altered (by a version that replaced bytes that
+ * were not UTF-8) is refused, "payload_altered", never replayed.  Counts
+ * go to *out.  0 or a log error.
  */
-int fr_ingest_replay_dlq(const fr_config_t *cfg, fr_elog_t *log, int src, size_t *replayed,
-                         size_t *refused, size_t *skipped);
+int fr_ingest_replay_dlq(const fr_config_t *cfg, fr_elog_t *log, int src, fr_ingest_replay_t *out);
 
 #endif

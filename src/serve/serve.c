@@ -16,15 +16,19 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "agg/agg.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/jw.h"
 #include "core/log.h"
+#include "core/map.h"
+#include "event/admit.h"
 #include "serve/breaker.h"
 #include "serve/ingest.h"
 
@@ -46,6 +50,8 @@ struct fr_server {
 
 typedef struct {
     fr_buf_t body;
+    int started;    /* the handler has seen this request once */
+    int path_nul;   /* the raw path holds %00: a NUL would cut it short */
     int too_large;  /* over server.max_body_bytes */
     int overloaded; /* bodies in flight over the server's budget */
     size_t counted; /* bytes of this body in fr_server.body_bytes */
@@ -85,17 +91,13 @@ static enum MHD_Result send_buf(struct MHD_Connection *c, int status, fr_buf_t *
     return ret;
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *c, int status, const char *error,
-                                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static enum MHD_Result send_error(struct MHD_Connection *c, int status, const char *error,
-                                  const char *fmt, ...)
+/* An error answer {"error","detail"}; allow (NULL or the methods of the
+ * route) becomes an Allow header, as a 405 needs. */
+static enum MHD_Result send_error_v(struct MHD_Connection *c, int status, const char *allow,
+                                    const char *error, const char *fmt, va_list ap)
 {
     char detail[512];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
-    va_end(ap);
     fr_buf_t b;
     fr_buf_init(&b, 4096);
     fr_buf_addstr(&b, "{\"error\":");
@@ -103,8 +105,42 @@ static enum MHD_Result send_error(struct MHD_Connection *c, int status, const ch
     fr_buf_addstr(&b, ",\"detail\":");
     fr_jw_cstr(&b, detail);
     fr_buf_addc(&b, '}');
-    enum MHD_Result ret = send_buf(c, status, &b);
+    enum MHD_Result ret = MHD_NO;
+    struct MHD_Response *r = MHD_create_response_from_buffer(b.len, b.p ? b.p : "",
+                                                             MHD_RESPMEM_MUST_COPY);
+    if (r) {
+        MHD_add_response_header(r, "Content-Type", "application/json");
+        if (allow)
+            MHD_add_response_header(r, "Allow", allow);
+        ret = MHD_queue_response(c, (unsigned)status, r);
+        MHD_destroy_response(r);
+    }
     fr_buf_destroy(&b);
+    return ret;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, int status, const char *error,
+                                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static enum MHD_Result send_error(struct MHD_Connection *c, int status, const char *error,
+                                  const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    enum MHD_Result ret = send_error_v(c, status, NULL, error, fmt, ap);
+    va_end(ap);
+    return ret;
+}
+
+static enum MHD_Result send_405(struct MHD_Connection *c, const char *allow, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static enum MHD_Result send_405(struct MHD_Connection *c, const char *allow, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    enum MHD_Result ret = send_error_v(c, 405, allow, "method_not_allowed", fmt, ap);
+    va_end(ap);
     return ret;
 }
 
@@ -123,6 +159,20 @@ static int parse_i64(const char *s, int64_t *out)
 }
 
 /* ---- features ----------------------------------------------------------- */
+
+/* Features of one view, at most. */
+#define VIEW_FEATURES_MAX (FR_AGG_MAX_AGGS * FR_AGG_MAX_WINDOWS)
+
+/* as_of takes the range of event times (event/admit.h): every difference
+ * with a stored time then fits in an int64. */
+#define AS_OF_EXPECTED                                                                          \
+    "as_of must be epoch milliseconds from 0 to 253402300799999 (1970-01-01 to "               \
+    "9999-12-31T23:59:59.999Z)"
+
+static bool as_of_ok(int64_t as_of)
+{
+    return as_of >= FR_TS_MIN_MS && as_of <= FR_TS_MAX_MS;
+}
 
 /*
  * Starts a store read unless the circuit is open.  Returns 0 with *rd in a
@@ -207,9 +257,12 @@ static int render_features(fr_buf_t *b, const fr_view_spec_t *vs, const fr_value
     return rc ? rc : fr_buf_addc(b, '}');
 }
 
-static enum MHD_Result get_features(fr_server_t *srv, struct MHD_Connection *c, const char *rest)
+static enum MHD_Result get_features(fr_server_t *srv, struct MHD_Connection *c, const char *rest,
+                                    int path_nul)
 {
     const fr_config_t *cfg = srv->o.cfg;
+    if (path_nul)
+        return send_error(c, 400, "bad_entity", "entity keys cannot hold a NUL byte (%%00)");
     const char *slash = strchr(rest, '/');
     if (!slash || slash == rest || !slash[1])
         return send_error(c, 404, "not_found", "expected /v1/features/{view}/{entity}");
@@ -229,10 +282,10 @@ static enum MHD_Result get_features(fr_server_t *srv, struct MHD_Connection *c, 
                           cfg->server.max_key_bytes);
     int64_t now = fr_now_ms(), as_of = now;
     const char *q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "as_of");
-    if (q && parse_i64(q, &as_of))
-        return send_error(c, 400, "bad_as_of", "as_of must be epoch milliseconds");
+    if (q && (parse_i64(q, &as_of) || !as_of_ok(as_of)))
+        return send_error(c, 400, "bad_as_of", AS_OF_EXPECTED);
     const fr_view_spec_t *vs = &cfg->views[v];
-    fr_value_t vals[FR_AGG_MAX_AGGS * FR_AGG_MAX_WINDOWS];
+    fr_value_t vals[VIEW_FEATURES_MAX];
     fr_store_rd_t *rd;
     int ticket, found = 0;
     int rc = read_begin(srv, &rd, &ticket);
@@ -250,8 +303,9 @@ static enum MHD_Result get_features(fr_server_t *srv, struct MHD_Connection *c, 
     fr_buf_printf(&b, ",\"as_of\":%" PRId64 ",\"found\":%s,\"features\":", as_of,
                   found ? "true" : "false");
     render_features(&b, vs, vals, NULL);
-    if (found && newest != INT64_MIN)
-        fr_buf_printf(&b, ",\"freshness_ms\":%" PRId64, as_of - newest);
+    int64_t fresh;
+    if (found && newest != INT64_MIN && !__builtin_sub_overflow(as_of, newest, &fresh))
+        fr_buf_printf(&b, ",\"freshness_ms\":%" PRId64, fresh);
     else
         fr_buf_addstr(&b, ",\"freshness_ms\":null");
     fr_buf_printf(&b, ",\"degraded\":%s}", rc ? "true" : "false");
@@ -262,11 +316,13 @@ static enum MHD_Result get_features(fr_server_t *srv, struct MHD_Connection *c, 
     return ret;
 }
 
-typedef struct {
-    int view;
-    int feature; /* index in the view, or -1 for every feature */
-} fref_t;
-
+/*
+ * POST /v1/features.  A feature or an entity named more than once is
+ * answered once: the features of each view asked for (in the view's own
+ * order) and the distinct entities (in the order of their first mention;
+ * a number and its decimal text are one entity).  The batch limit counts
+ * distinct features and entities.
+ */
 static enum MHD_Result post_features(fr_server_t *srv, struct MHD_Connection *c, req_t *rq)
 {
     const fr_config_t *cfg = srv->o.cfg;
@@ -278,9 +334,12 @@ static enum MHD_Result post_features(fr_server_t *srv, struct MHD_Connection *c,
     enum MHD_Result ret;
     json_t *feats = json_object_get(doc, "features"), *ents = json_object_get(doc, "entities");
     json_t *jas = json_object_get(doc, "as_of");
-    fref_t *refs = NULL;
+    uint8_t *sel = NULL;      /* sel[j * VIEW_FEATURES_MAX + k]: feature k of view uv[j] */
+    size_t *ent = NULL;       /* indices of the distinct entities in ents */
     fr_store_get_t *keys = NULL;
     char (*numkeys)[24] = NULL;
+    fr_map_t seen;
+    fr_map_init(&seen);
     fr_buf_t b;
     fr_buf_init(&b, (size_t)1 << 28);
     int64_t as_of = fr_now_ms();
@@ -290,20 +349,23 @@ static enum MHD_Result post_features(fr_server_t *srv, struct MHD_Connection *c,
         goto out;
     }
     if (jas && !json_is_null(jas)) {
-        if (!json_is_integer(jas)) {
-            ret = send_error(c, 400, "bad_as_of", "as_of must be epoch milliseconds");
+        if (!json_is_integer(jas) || !as_of_ok(json_integer_value(jas))) {
+            ret = send_error(c, 400, "bad_as_of", AS_OF_EXPECTED);
             goto out;
         }
         as_of = json_integer_value(jas);
     }
-    size_t nf = json_array_size(feats), ne = json_array_size(ents), ncols = 0;
+    size_t nf = json_array_size(feats), ne = json_array_size(ents), ncols = 0, nent = 0;
     if (nf > (size_t)cfg->server.max_batch || ne > (size_t)cfg->server.max_batch) {
         ret = send_error(c, 413, "batch_too_large", "at most %d features and entities",
                          cfg->server.max_batch);
         goto out;
     }
-    refs = calloc(nf, sizeof *refs);
-    if (!refs) {
+    /* the distinct views asked for, in request order, and their features */
+    int uv[FR_CONFIG_MAX_VIEWS];
+    size_t nuv = 0;
+    sel = calloc((cfg->nviews ? cfg->nviews : 1) * VIEW_FEATURES_MAX, 1);
+    if (!sel) {
         ret = send_error(c, 503, "overloaded", "out of memory");
         goto out;
     }
@@ -317,83 +379,96 @@ static enum MHD_Result post_features(fr_server_t *srv, struct MHD_Connection *c,
         char vn[FR_CONFIG_MAX_NAME + 1];
         memcpy(vn, s, (size_t)(colon - s));
         vn[colon - s] = '\0';
-        refs[i].view = fr_config_view_index(cfg, vn);
-        if (refs[i].view < 0) {
+        int v = fr_config_view_index(cfg, vn);
+        if (v < 0) {
             ret = send_error(c, 404, "unknown_view", "no view named '%s'", vn);
             goto out;
         }
-        const fr_view_spec_t *vs = &cfg->views[refs[i].view];
-        refs[i].feature = -1;
+        const fr_view_spec_t *vs = &cfg->views[v];
+        size_t vf = vs->naggs * vs->nwindows, lo = 0, hi = vf;
         if (strcmp(colon + 1, "*") != 0) {
-            for (size_t k = 0; k < vs->naggs * vs->nwindows; k++)
-                if (strcmp(vs->feature_names[k], colon + 1) == 0)
-                    refs[i].feature = (int)k;
-            if (refs[i].feature < 0) {
+            while (lo < vf && strcmp(vs->feature_names[lo], colon + 1) != 0)
+                lo++;
+            if (lo == vf) {
                 ret = send_error(c, 404, "unknown_feature", "view '%s' has no feature '%s'", vn,
                                  colon + 1);
                 goto out;
             }
+            hi = lo + 1;
         }
-        ncols += refs[i].feature < 0 ? vs->naggs * vs->nwindows : 1;
-    }
-    if (ncols * (ne ? ne : 1) > (size_t)cfg->server.max_batch) {
-        ret = send_error(c, 413, "batch_too_large",
-                         "entities x features is %zu; at most %d per request", ncols * ne,
-                         cfg->server.max_batch);
-        goto out;
-    }
-    for (size_t i = 0; i < ne; i++) {
-        json_t *je2 = json_array_get(ents, i);
-        size_t kl = json_is_string(je2) ? json_string_length(je2) : 0;
-        if (!(json_is_string(je2) || json_is_integer(je2)) || (json_is_string(je2) && !kl) ||
-            kl > (size_t)cfg->server.max_key_bytes) {
-            ret = send_error(c, 400, "bad_entity", "entity %zu must be a string of 1..%d bytes",
-                             i, cfg->server.max_key_bytes);
-            goto out;
-        }
-    }
-    /* the distinct views asked for, in request order */
-    int uv[FR_CONFIG_MAX_VIEWS];
-    size_t nuv = 0;
-    for (size_t f = 0; f < nf; f++) {
         size_t j = 0;
-        while (j < nuv && uv[j] != refs[f].view)
+        while (j < nuv && uv[j] != v)
             j++;
         if (j == nuv)
-            uv[nuv++] = refs[f].view;
+            uv[nuv++] = v;
+        for (size_t k = lo; k < hi; k++) {
+            ncols += !sel[j * VIEW_FEATURES_MAX + k];
+            sel[j * VIEW_FEATURES_MAX + k] = 1;
+        }
     }
-    keys = calloc(ne * nuv + 1, sizeof *keys);
+    ent = calloc(ne ? ne : 1, sizeof *ent);
     numkeys = calloc(ne ? ne : 1, sizeof *numkeys);
-    if (!keys || !numkeys) {
+    if (!ent || !numkeys) {
         ret = send_error(c, 503, "overloaded", "out of memory");
         goto out;
     }
     for (size_t i = 0; i < ne; i++) {
         json_t *je2 = json_array_get(ents, i);
         const char *key = numkeys[i];
-        size_t klen;
+        size_t kl = 0;
         if (json_is_string(je2)) {
             key = json_string_value(je2);
-            klen = json_string_length(je2);
-        } else {
-            klen = (size_t)snprintf(numkeys[i], sizeof numkeys[i], "%" JSON_INTEGER_FORMAT,
-                                    json_integer_value(je2));
+            kl = json_string_length(je2);
+        } else if (json_is_integer(je2)) {
+            kl = (size_t)snprintf(numkeys[i], sizeof numkeys[i], "%" JSON_INTEGER_FORMAT,
+                                  json_integer_value(je2));
         }
+        if (!(json_is_string(je2) || json_is_integer(je2)) || !kl ||
+            kl > (size_t)cfg->server.max_key_bytes || memchr(key, '\0', kl)) {
+            ret = send_error(c, 400, "bad_entity",
+                             "entity %zu must be a string of 1..%d bytes without NUL", i,
+                             cfg->server.max_key_bytes);
+            goto out;
+        }
+        uint64_t h = fr_map_hash(key, kl);
+        if (fr_map_find(&seen, key, kl, h))
+            continue; /* named before */
+        if (!fr_map_insert(&seen, key, kl, h, NULL)) {
+            ret = send_error(c, 503, "overloaded", "out of memory");
+            goto out;
+        }
+        ent[nent++] = i;
+    }
+    if (ncols * (nent ? nent : 1) > (size_t)cfg->server.max_batch) {
+        ret = send_error(c, 413, "batch_too_large",
+                         "entities x features is %zu; at most %d per request", ncols * nent,
+                         cfg->server.max_batch);
+        goto out;
+    }
+    keys = calloc(nent * nuv + 1, sizeof *keys);
+    if (!keys) {
+        ret = send_error(c, 503, "overloaded", "out of memory");
+        goto out;
+    }
+    for (size_t e = 0; e < nent; e++) {
+        json_t *je2 = json_array_get(ents, ent[e]);
+        const char *key = json_is_string(je2) ? json_string_value(je2) : numkeys[ent[e]];
+        size_t klen = json_is_string(je2) ? json_string_length(je2) : strlen(key);
         for (size_t j = 0; j < nuv; j++)
-            keys[i * nuv + j] = (fr_store_get_t){.view = uv[j], .key = key, .klen = klen};
+            keys[e * nuv + j] = (fr_store_get_t){.view = uv[j], .key = key, .klen = klen};
     }
     /* one round trip for every (entity, view) */
     fr_store_rd_t *rd;
     int ticket;
     int rc = read_begin(srv, &rd, &ticket);
     if (!rc)
-        rc = fr_store_get_many(rd, keys, ne * nuv);
+        rc = fr_store_get_many(rd, keys, nent * nuv);
     int degraded = rc != 0;
-    fr_value_t vals[FR_AGG_MAX_AGGS * FR_AGG_MAX_WINDOWS];
+    fr_value_t vals[VIEW_FEATURES_MAX];
     fr_buf_printf(&b, "{\"as_of\":%" PRId64 ",\"results\":[", as_of);
-    for (size_t i = 0; i < ne; i++) {
-        const fr_store_get_t *row = &keys[i * nuv];
-        fr_buf_addstr(&b, i ? ",{\"entity\":" : "{\"entity\":");
+    for (size_t e = 0; e < nent; e++) {
+        const fr_store_get_t *row = &keys[e * nuv];
+        fr_buf_addstr(&b, e ? ",{\"entity\":" : "{\"entity\":");
         fr_jw_str(&b, row[0].key, row[0].klen);
         fr_buf_addstr(&b, ",\"found\":{");
         fr_buf_t fb;
@@ -410,21 +485,17 @@ static enum MHD_Result post_features(fr_server_t *srv, struct MHD_Connection *c,
             fr_buf_printf(&b, "%s", j ? "," : "");
             fr_jw_key(&b, vs->name);
             fr_buf_addstr(&b, found ? "true" : "false");
-            /* every requested feature of this view */
-            for (size_t g = 0; g < nf; g++) {
-                if (refs[g].view != v)
+            /* every feature of this view asked for, once */
+            for (size_t k = 0; k < vs->naggs * vs->nwindows; k++) {
+                if (!sel[j * VIEW_FEATURES_MAX + k])
                     continue;
-                size_t lo = refs[g].feature < 0 ? 0 : (size_t)refs[g].feature;
-                size_t hi = refs[g].feature < 0 ? vs->naggs * vs->nwindows : lo + 1;
-                for (size_t k = lo; k < hi; k++) {
-                    char name[2 * FR_CONFIG_MAX_NAME + 16];
-                    snprintf(name, sizeof name, "%s:%s", vs->name, vs->feature_names[k]);
-                    if (!firstf)
-                        fr_buf_addc(&fb, ',');
-                    firstf = 0;
-                    fr_jw_key(&fb, name);
-                    fr_jw_value(&fb, &vals[k]);
-                }
+                char name[2 * FR_CONFIG_MAX_NAME + 16];
+                snprintf(name, sizeof name, "%s:%s", vs->name, vs->feature_names[k]);
+                if (!firstf)
+                    fr_buf_addc(&fb, ',');
+                firstf = 0;
+                fr_jw_key(&fb, name);
+                fr_jw_value(&fb, &vals[k]);
             }
         }
         fr_buf_addc(&fb, '}');
@@ -439,7 +510,9 @@ static enum MHD_Result post_features(fr_server_t *srv, struct MHD_Connection *c,
     ret = send_buf(c, 200, &b);
 out:
     fr_buf_destroy(&b);
-    free(refs);
+    fr_map_destroy(&seen);
+    free(sel);
+    free(ent);
     free(keys);
     free(numkeys);
     json_decref(doc);
@@ -509,17 +582,48 @@ static enum MHD_Result get_status(fr_server_t *srv, struct MHD_Connection *c, in
     if (ready_only && !rc && strcmp(breaker, "open") == 0)
         rc = FR_ESTORE; /* reads are being refused: not ready */
     if (ready_only) {
+        /* writes failing (a full disk, a full map) make the node unready too:
+         * the event log's, and the processor's commits to the store */
+        int log_rc = srv->o.log ? fr_elog_health(srv->o.log) : 0, eng_rc = 0;
+        if (srv->o.engine) {
+            fr_engine_stats_t st;
+            fr_engine_stats(srv->o.engine, &st);
+            eng_rc = st.error;
+        }
+        int ready = !rc && !log_rc && !eng_rc;
         fr_buf_printf(&b, "{\"ready\":%s,\"store\":{\"backend\":\"%s\",\"ok\":%s}",
-                      rc ? "false" : "true", srv->o.store->ops->kind, rc ? "false" : "true");
+                      ready ? "true" : "false", srv->o.store->ops->kind, rc ? "false" : "true");
         fr_buf_printf(&b, ",\"breaker\":\"%s\"", breaker);
-        if (rc) {
+        if (srv->o.log) {
+            fr_buf_printf(&b, ",\"log\":{\"ok\":%s", log_rc ? "false" : "true");
+            if (log_rc) {
+                fr_buf_addstr(&b, ",\"error\":");
+                fr_jw_cstr(&b, fr_strerror(log_rc));
+            }
+            fr_buf_addc(&b, '}');
+        }
+        if (srv->o.engine) {
+            fr_buf_printf(&b, ",\"processor\":{\"ok\":%s", eng_rc ? "false" : "true");
+            if (eng_rc) {
+                fr_buf_addstr(&b, ",\"error\":");
+                fr_jw_cstr(&b, fr_strerror(eng_rc));
+            }
+            fr_buf_addc(&b, '}');
+        }
+        if (!ready) {
+            char detail[512];
+            snprintf(detail, sizeof detail, "%s%s%s%s%s%s%s%s", rc ? "store: " : "",
+                     rc ? fr_strerror(rc) : "", rc && (log_rc || eng_rc) ? "; " : "",
+                     log_rc ? "event log: " : "", log_rc ? fr_strerror(log_rc) : "",
+                     log_rc && eng_rc ? "; " : "", eng_rc ? "processor: " : "",
+                     eng_rc ? fr_strerror(eng_rc) : "");
             fr_buf_addstr(&b, ",\"detail\":");
-            fr_jw_cstr(&b, fr_strerror(rc));
+            fr_jw_cstr(&b, detail);
         }
         fr_buf_addc(&b, '}');
         if (rd)
             read_done(srv, rd, ticket, true);
-        enum MHD_Result ret = send_buf(c, rc ? 503 : 200, &b);
+        enum MHD_Result ret = send_buf(c, ready ? 200 : 503, &b);
         fr_buf_destroy(&b);
         return ret;
     }
@@ -682,7 +786,7 @@ static enum MHD_Result route(fr_server_t *srv, struct MHD_Connection *c, const c
     if (rq->overloaded)
         return send_error(c, 503, "overloaded", "too many request bodies in flight; retry");
     if (strncmp(url, "/v1/features/", 13) == 0 && get)
-        return get_features(srv, c, url + 13);
+        return get_features(srv, c, url + 13, rq->path_nul);
     if (strcmp(url, "/v1/features") == 0 && post)
         return post_features(srv, c, rq);
     if (strncmp(url, "/v1/events/", 11) == 0 && post)
@@ -701,12 +805,88 @@ static enum MHD_Result route(fr_server_t *srv, struct MHD_Connection *c, const c
         return get_status(srv, c, 0);
     if (registry_path(url))
         return registry_route(srv, c, method, url, rq);
-    int known = strncmp(url, "/v1/features", 12) == 0 || strncmp(url, "/v1/events/", 11) == 0 ||
-                strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0 ||
-                strcmp(url, "/v1/status") == 0;
-    if (known)
-        return send_error(c, 405, "method_not_allowed", "%s is not allowed on %s", method, url);
+    const char *allow = NULL;
+    if (strncmp(url, "/v1/features/", 13) == 0 || strcmp(url, "/healthz") == 0 ||
+        strcmp(url, "/readyz") == 0 || strcmp(url, "/v1/status") == 0)
+        allow = "GET, HEAD";
+    else if (strcmp(url, "/v1/features") == 0 || strncmp(url, "/v1/events/", 11) == 0)
+        allow = "POST";
+    if (allow)
+        return send_405(c, allow, "%s is not allowed on %s; allowed: %s", method, url, allow);
     return send_error(c, 404, "not_found", "no route for %s %s", method, url);
+}
+
+static req_t *req_new(const fr_server_t *srv)
+{
+    req_t *rq = calloc(1, sizeof *rq);
+    if (rq)
+        fr_buf_init(&rq->body, srv->o.cfg->server.max_body_bytes);
+    return rq;
+}
+
+/*
+ * Called by libmicrohttpd with the request target as it came, before it
+ * decodes the path: what it returns is the request's context.  A decoded
+ * %00 would end the path early (so "k%00x" would read the entity "k"):
+ * remember that it was there.
+ */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)c;
+    req_t *rq = req_new(cls);
+    if (rq && uri) {
+        size_t n = strcspn(uri, "?");
+        for (size_t i = 0; i + 2 < n && !rq->path_nul; i++)
+            rq->path_nul = uri[i] == '%' && uri[i + 1] == '0' && uri[i + 2] == '0';
+    }
+    return rq;
+}
+
+typedef struct {
+    const char *first;
+    int differ;
+} clen_t;
+
+static enum MHD_Result clen_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    (void)kind;
+    clen_t *cl = cls;
+    if (strcasecmp(key, "Content-Length") != 0 || !value)
+        return MHD_YES;
+    if (!cl->first)
+        cl->first = value;
+    else if (strcmp(cl->first, value) != 0)
+        cl->differ = 1;
+    return MHD_YES;
+}
+
+/*
+ * The first call of a request, headers read and no body yet.  Answers at
+ * once (libmicrohttpd then reads no body and closes the connection) what
+ * must not wait for a body: two Content-Length headers that disagree (the
+ * body's end would be ambiguous), and a body announced over the limit
+ * with Expect: 100-continue (the client waits to be told before sending
+ * it).  MHD_YES with nothing queued otherwise.
+ */
+static enum MHD_Result on_headers(fr_server_t *srv, struct MHD_Connection *c)
+{
+    clen_t cl = {0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, clen_header, &cl);
+    if (cl.differ)
+        return send_error(c, 400, "bad_content_length",
+                          "the request has two Content-Length headers that differ");
+    const char *expect = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Expect");
+    if (cl.first && expect && strcasecmp(expect, "100-continue") == 0) {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(cl.first, &end, 10);
+        if (!errno && !*end && n > srv->o.cfg->server.max_body_bytes)
+            return send_error(c, 413, "body_too_large",
+                              "request bodies are at most %" PRIu64 " bytes",
+                              (uint64_t)srv->o.cfg->server.max_body_bytes);
+    }
+    return MHD_YES;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -717,12 +897,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     fr_server_t *srv = cls;
     req_t *rq = *con_cls;
     if (!rq) {
-        rq = calloc(1, sizeof *rq);
+        rq = req_new(srv);
         if (!rq)
             return MHD_NO;
-        fr_buf_init(&rq->body, srv->o.cfg->server.max_body_bytes);
         *con_cls = rq;
-        return MHD_YES;
+    }
+    if (!rq->started) {
+        rq->started = 1;
+        return on_headers(srv, c);
     }
     if (*upload_size) {
         size_t n = *upload_size;
@@ -811,8 +993,10 @@ int fr_server_start(const fr_server_opts_t *opts, fr_server_t **out, char *err, 
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)cfg->server.threads, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)cfg->server.timeout_s, MHD_OPTION_CONNECTION_LIMIT, 10000u,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        (unsigned)cfg->server.timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)cfg->server.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)cfg->server.max_connections_per_client, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
+        srv, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
     if (!srv->d) {
         snprintf(err, errlen, "cannot listen on %s:%d (%s)", cfg->server.listen_host,

@@ -3,7 +3,10 @@
  *
  * Sub-databases:
  *   log.<source>  u64 BE offset -> record bytes
- *   dlq           u64 BE seq    -> JSON {"source","reason","detail","received_ms","payload"}
+ *   dlq           u64 BE seq    -> JSON {"source","reason","detail","received_ms",
+ *                                  "payload" or "payload_b64","payload_bytes"[,"truncated"]
+ *                                  [,"replay_of"]}: the payload's bytes exactly
+ *                                  (core/jw.h fr_jw_payload), cut at FR_DLQ_MAX_PAYLOAD
  *   idem          source \0 key -> u64 expiry_ms | u64 body hash | answer
  *   idem_exp      u64 BE expiry | source \0 key -> (empty), to purge in order
  *   schemas       u64 fingerprint -> writer field list (event/fr_schema_encode)
@@ -38,6 +41,7 @@
 #include "core/mdb.h"
 #include "core/hash.h"
 #include "core/jw.h"
+#include "core/log.h"
 #include "event/admit.h"
 #include "event/event.h"
 
@@ -49,6 +53,7 @@ struct fr_elog {
     MDB_dbi *logs; /* per source */
     MDB_dbi dlq, idem, idem_exp, schemas, meta, arrivals;
     const fr_config_t *cfg;
+    char dir[256];          /* for messages */
     uint64_t *fingerprints; /* per source */
 
     pthread_mutex_t mu;
@@ -58,6 +63,7 @@ struct fr_elog {
     uint64_t commit_seq;
     pthread_t writer;
     int writer_started;
+    int health; /* the last write transaction's code, 0 when it succeeded (atomic) */
 };
 
 
@@ -81,6 +87,7 @@ int fr_elog_open_flags(const char *dir, const fr_config_t *cfg, unsigned flags, 
     if (!log)
         return FR_ENOMEM;
     log->cfg = cfg;
+    snprintf(log->dir, sizeof log->dir, "%s", dir);
     log->logs = calloc(cfg->nsources ? cfg->nsources : 1, sizeof *log->logs);
     log->fingerprints = calloc(cfg->nsources ? cfg->nsources : 1, sizeof *log->fingerprints);
     pthread_mutex_init(&log->mu, NULL);
@@ -361,14 +368,24 @@ static int put_dlq(fr_elog_t *log, MDB_txn *txn, uint64_t *seq, int src,
         raw_len = dumped ? strlen(dumped) : 0;
     }
     int truncated = raw_len > FR_DLQ_MAX_PAYLOAD;
+    size_t keep = raw_len;
+    if (truncated) {
+        /* cut on a character boundary, so text stays text */
+        keep = FR_DLQ_MAX_PAYLOAD;
+        for (int k = 0; k < 3 && keep && ((unsigned char)raw[keep] & 0xc0) == 0x80; k++)
+            keep--;
+        if (((unsigned char)raw[keep] & 0xc0) == 0x80)
+            keep = FR_DLQ_MAX_PAYLOAD; /* not UTF-8 anyway: keep the most */
+    }
     int rc = fr_buf_addstr(b, "{\"source\":");
     rc = rc ? rc : fr_jw_cstr(b, log->cfg->sources[src].name);
     rc = rc ? rc : fr_buf_addstr(b, ",\"reason\":");
     rc = rc ? rc : fr_jw_cstr(b, ev->reason);
     rc = rc ? rc : fr_buf_addstr(b, ",\"detail\":");
     rc = rc ? rc : fr_jw_cstr(b, ev->detail ? ev->detail : "");
-    rc = rc ? rc : fr_buf_printf(b, ",\"received_ms\":%" PRId64 ",\"payload\":", now);
-    rc = rc ? rc : fr_jw_str(b, raw ? raw : "", truncated ? FR_DLQ_MAX_PAYLOAD : raw_len);
+    rc = rc ? rc : fr_buf_printf(b, ",\"received_ms\":%" PRId64 ",", now);
+    /* byte for byte: base64 when not UTF-8 (a replay must not see U+FFFD) */
+    rc = rc ? rc : fr_jw_payload(b, raw ? raw : "", keep);
     if (!rc && truncated)
         rc = fr_buf_addstr(b, ",\"truncated\":true");
     if (!rc && ev->replay_of)
@@ -470,8 +487,8 @@ static int apply_req(fr_elog_t *log, MDB_txn *txn, fr_append_req_t *req, src_sta
                 return fr_mdb_rc(rc);
         }
         if (!ev->reason) {
-            fr_admit_t a = fr_admit(ev->ts, now, cfg->processor.max_future_ms, st->wm,
-                                    spec->horizon_ms);
+            fr_admit_t a =
+                fr_admit(ev->ts, now, cfg->processor.max_future_ms, st->wm, spec->horizon_ms);
             if (a != FR_ADMIT_OK) {
                 ev->reason = fr_admit_reason(a);
                 ev->detail = fr_admit_detail(a);
@@ -596,7 +613,7 @@ static int write_group(fr_elog_t *log, fr_append_req_t *group, fr_buf_t *b, fr_b
         mdb_txn_abort(txn);
         return rc;
     }
-    return fr_mdb_rc(mdb_txn_commit(txn));
+    return fr_mdb_write_rc(log->env, mdb_txn_commit(txn));
 }
 
 static void *writer_main(void *arg)
@@ -616,6 +633,16 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&log->mu);
 
         int rc = write_group(log, group, &b, &kb);
+        /* The writer has no caller to tell: a change of health is logged
+         * here, once per change, and kept for /readyz (fr_elog_health). */
+        if (rc != log->health) {
+            if (rc)
+                fr_error("event log %s: writes fail: %s; ingest answers 503 until they succeed",
+                         log->dir, fr_strerror(rc));
+            else
+                fr_info("event log %s: writes succeed again", log->dir);
+            __atomic_store_n(&log->health, rc, __ATOMIC_RELEASE);
+        }
 
         pthread_mutex_lock(&log->mu);
         for (fr_append_req_t *r = group, *next; r; r = next) {
@@ -1008,6 +1035,11 @@ uint64_t fr_elog_dlq_count(fr_elog_t *log)
 {
     uint64_t n;
     return fr_mdb_entries(log->env, log->dlq, &n) ? 0 : n;
+}
+
+int fr_elog_health(fr_elog_t *log)
+{
+    return __atomic_load_n(&log->health, __ATOMIC_ACQUIRE);
 }
 
 int64_t fr_elog_watermark(fr_elog_t *log, int src)

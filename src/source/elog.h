@@ -108,7 +108,11 @@ int fr_elog_source_open(fr_elog_t *log, int src, fr_source_t **out);
 
 /* Dead letters, oldest first from seq `from`; calls fn for each until fn
  * returns non-zero or limit entries were given.  json is the stored entry
- * (valid during the call). */
+ * (valid during the call): {"source","reason","detail","received_ms", the
+ * payload's bytes exactly as "payload" (text) or "payload_b64" (bytes that
+ * are not UTF-8), "payload_bytes", and "truncated":true when it was cut at
+ * FR_DLQ_MAX_PAYLOAD}.  Entries written before payload_bytes existed may
+ * hold U+FFFD in place of bytes that were not UTF-8. */
 int fr_elog_dlq_scan(fr_elog_t *log, uint64_t from, size_t limit,
                      int (*fn)(void *ctx, uint64_t seq, const char *json, size_t len), void *ctx);
 /* The writer schema stored for fingerprint fp, appended to out.  0 or
@@ -125,6 +129,12 @@ int fr_elog_dlq_last(fr_elog_t *log, uint64_t *seq);
 
 /* Number of dead letters. */
 uint64_t fr_elog_dlq_count(fr_elog_t *log);
+
+/* 0 when the log's last write transaction succeeded, else its error:
+ * -ENOSPC (the filesystem is full), FR_EMAPFULL (store.map_size reached),
+ * or another; clears with the next write that succeeds.  The writer logs
+ * each change once.  Any thread. */
+int fr_elog_health(fr_elog_t *log);
 
 /* The stored watermark of a source (INT64_MIN when none). */
 int64_t fr_elog_watermark(fr_elog_t *log, int src);

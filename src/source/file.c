@@ -32,6 +32,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/jw.h"
+#include "event/admit.h"
 #include "event/avro.h"
 #include "event/event.h"
 
@@ -374,18 +375,12 @@ static int avro_read(fsrc_t *f)
     int decoded = rc == 0;
     if (!rc)
         rc = fr_event_check_keys(f->cfg, f->src, f->vals, &rej);
-    if (!rc && ts > f->now_ms + f->cfg->processor.max_future_ms) {
-        rej.reason = "future_timestamp";
-        snprintf(rej.detail, sizeof rej.detail,
-                 "event time is further ahead of the clock than processor.max_future_ms");
-        rc = FR_ELIMIT;
-    }
-    int64_t low;
-    if (!rc && f->wm != INT64_MIN && !__builtin_sub_overflow(f->wm, f->spec->horizon_ms, &low) &&
-        ts < low) {
-        rej.reason = "late";
-        snprintf(rej.detail, sizeof rej.detail,
-                 "event time is older than the watermark minus the largest window");
+    fr_admit_t a = rc ? FR_ADMIT_OK
+                      : fr_admit(ts, f->now_ms, f->cfg->processor.max_future_ms, f->wm,
+                                 f->spec->horizon_ms);
+    if (a != FR_ADMIT_OK) {
+        rej.reason = fr_admit_reason(a);
+        snprintf(rej.detail, sizeof rej.detail, "%s", fr_admit_detail(a));
         rc = FR_ELIMIT;
     }
     if (rc) {

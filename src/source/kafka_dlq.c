@@ -223,9 +223,10 @@ static int list_one(dlq_t *d, rd_kafka_message_t *m, int32_t part, void *ctx)
                   ? FR_ENOMEM
                   : 0;
     rc = rc ? rc
-            : fr_buf_printf(&b, ",\"replayed\":%s,\"payload\":",
+            : fr_buf_printf(&b, ",\"replayed\":%s,",
                             (uint64_t)m->offset < d->replayed[part] ? "true" : "false");
-    rc = rc ? rc : fr_jw_str(&b, m->payload ? m->payload : "", m->len);
+    /* byte for byte: base64 when the message is not UTF-8 text */
+    rc = rc ? rc : fr_jw_payload(&b, m->payload ? m->payload : "", m->len);
     rc = rc ? rc : fr_buf_addstr(&b, "}\n");
     if (!rc && fwrite(b.p, 1, b.len, out) != b.len)
         rc = FR_EIO;

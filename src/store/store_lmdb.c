@@ -211,9 +211,9 @@ static int l_commit(fr_store_t *s, const fr_store_put_t *puts, size_t nputs,
     }
     if (rc) {
         mdb_txn_abort(txn);
-        return rc == FR_ECONFLICT ? rc : fr_mdb_rc(rc);
+        return rc == FR_ECONFLICT ? rc : fr_mdb_write_rc(ls->env, rc);
     }
-    return fr_mdb_rc(mdb_txn_commit(txn));
+    return fr_mdb_write_rc(ls->env, mdb_txn_commit(txn));
 }
 
 static int l_entities(fr_store_t *s, int view, uint64_t *n)

@@ -799,3 +799,133 @@ Test(kafka, broken_defaults_sizes_and_registry_urls)
     snprintf(text, sizeof text, "%sschema_registry: { url: 'ftp://x' }\n", kbase);
     expect_parse_error(text, "9:25", "is not an http(s) URL");
 }
+
+/* ------------------------------------------------------------------ */
+/* issue 8: what the outside probe found                               */
+
+/* libfyaml 0.7.12 segfaulted (fy_indent_vacuum_internal) on this 83-byte
+ * file found by the fuzzer; LeakSanitizer reported 2 KiB lost on the other. */
+Test(probe, libfyaml_faults_are_refused_with_a_position)
+{
+    expect_error("crash_tab_indent.yaml", "1:71", "a tab before a block indicator after ':'");
+    expect_error("leak_single_quotes.yaml", "1:1", "two escaped quotes in a row");
+    /* the smallest forms of each */
+    expect_parse_error("a:\t- b\n", "1:3", "expected spaces");
+    expect_parse_error("? a\n: \t- b\n", "2:3", "expected spaces");
+    expect_parse_error("x: 'a''''b'\n", "1:4", "two escaped quotes in a row");
+    /* the scan does not tell comments and quotes apart: refused there too */
+    expect_parse_error("# note:\t- x\n", "1:8", "expected spaces");
+    expect_parse_error("a: \"b:\t- c\"\n", "1:7", "expected spaces");
+    /* what stays allowed: tabs elsewhere, one escaped quote */
+    static const char src[] =
+        "sources: [ { name: s, timestamp: ts, fields: [ { name: ts, type: long } ] } ]\n";
+    char text[512];
+    snprintf(text, sizeof text, "#\ta tab in a comment\nstore: { path: \"a:\tb\" }\n%s", src);
+    fr_config_free(parse_ok(text));
+    snprintf(text, sizeof text, "store:\t{ path: \"a:\t-b\" }\n%s", src);
+    fr_config_free(parse_ok(text));
+    snprintf(text, sizeof text, "store: { path: 'it''s' }\n%s", src);
+    fr_config_t *cfg = parse_ok(text);
+    cr_assert_str_eq(cfg->store.path, "it's");
+    fr_config_free(cfg);
+}
+
+Test(probe, a_second_yaml_document_is_refused)
+{
+    static const char src[] =
+        "sources: [ { name: s, timestamp: ts, fields: [ { name: ts, type: long } ] } ]\n";
+    char text[512];
+    snprintf(text, sizeof text, "%s---\nstore: { path: /elsewhere }\n", src);
+    expect_parse_error(text, "3:1", "a second YAML document");
+    snprintf(text, sizeof text, "%s---\n", src);
+    expect_parse_error(text, "1:1", "second");
+    snprintf(text, sizeof text, "---\n%s...\n", src);
+    fr_config_free(parse_ok(text)); /* one document, marked out */
+}
+
+Test(probe, listen_must_be_an_address_the_server_can_bind)
+{
+    static const char src[] =
+        "sources: [ { name: s, timestamp: ts, fields: [ { name: ts, type: long } ] } ]\n";
+    char text[512];
+    snprintf(text, sizeof text, "server: { listen: \"example.com:8080\" }\n%s", src);
+    expect_parse_error(text, "1:19", "listen host 'example.com' is not an IP address");
+    static const char *const good[] = {"127.0.0.1:8080", "localhost:8080", "[::1]:8080",
+                                       "0.0.0.0:0", ":8080"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        snprintf(text, sizeof text, "server: { listen: \"%s\" }\n%s", good[i], src);
+        fr_config_free(parse_ok(text));
+    }
+}
+
+Test(probe, redis_url_is_checked_as_the_store_reads_it)
+{
+    static const char src[] =
+        "sources: [ { name: s, timestamp: ts, fields: [ { name: ts, type: long } ] } ]\n";
+    char text[512];
+    snprintf(text, sizeof text, "store: { redis: { url: \"http://x:1/0\" } }\n%s", src);
+    expect_parse_error(text, "1:24", "expected redis://");
+    snprintf(text, sizeof text, "store: { redis: { url: \"rediss://x\" } }\n%s", src);
+    expect_parse_error(text, "1:24", "TLS");
+    snprintf(text, sizeof text, "store: { redis: { url: \"redis://x:99999\" } }\n%s", src);
+    expect_parse_error(text, "1:24", "port");
+    snprintf(text, sizeof text, "store: { redis: { url: \"redis://:s%%2Fc@x/2\", cluster: true } }\n%s",
+             src);
+    expect_parse_error(text, "1:24", "cluster");
+    cr_assert_null(strstr(err, "s/c"), "the password in a message: %s", err);
+    snprintf(text, sizeof text, "store: { redis: { url: \"redis://u:p@[::1]:7000/3\" } }\n%s", src);
+    fr_config_t *cfg = parse_ok(text);
+    cr_assert_str_eq(cfg->store.redis_url, "redis://u:p@[::1]:7000/3");
+    fr_config_free(cfg);
+}
+
+Test(probe, huge_durations_are_named_too_large)
+{
+    static const char src[] =
+        "sources: [ { name: s, timestamp: ts, fields: [ { name: ts, type: long } ] } ]\n";
+    char text[512];
+    snprintf(text, sizeof text, "server: { idempotency_ttl: 9999999999999999d }\n%s", src);
+    expect_parse_error(text, "1:28", "idempotency_ttl '9999999999999999d' is too large");
+    snprintf(text, sizeof text, "server: { idempotency_ttl: 99999999999999999999ms }\n%s", src);
+    expect_parse_error(text, "1:28", "is too large");
+    snprintf(text, sizeof text, "server: { idempotency_ttl: 12x }\n%s", src);
+    expect_parse_error(text, "1:28", "expected a number followed by ms, s, m, h or d");
+    snprintf(text, sizeof text,
+             "%sfeature_views: [ { name: v, source: s, entity: ts, windows: [999999999999999999d],"
+             " aggregations: [ { fn: count } ] } ]\n",
+             src);
+    expect_parse_error(text, "2:62", "window '999999999999999999d' is too large");
+}
+
+Test(probe, connection_caps)
+{
+    static const char src[] =
+        "sources: [ { name: s, timestamp: ts, fields: [ { name: ts, type: long } ] } ]\n";
+    char text[512];
+    fr_config_t *cfg = parse_ok(src);
+    cr_assert_eq(cfg->server.max_connections, 10000);
+    cr_assert_eq(cfg->server.max_connections_per_client, 1000);
+    fr_config_free(cfg);
+    snprintf(text, sizeof text,
+             "server: { max_connections: 50, max_connections_per_client: 7 }\n%s", src);
+    cfg = parse_ok(text);
+    cr_assert_eq(cfg->server.max_connections, 50);
+    cr_assert_eq(cfg->server.max_connections_per_client, 7);
+    fr_config_free(cfg);
+    snprintf(text, sizeof text, "server: { max_connections_per_client: 0 }\n%s", src);
+    expect_parse_error(text, "1:39", "max_connections_per_client 0 is out of range");
+    snprintf(text, sizeof text, "server: { threads: 8, max_connections: 4 }\n%s", src);
+    expect_parse_error(text, "1:40", "max_connections 4 is below threads 8");
+}
+
+/* A file that ends the parsing child by a signal is reported, not fatal;
+ * one that loads, or fails, answers as fr_config_load would. */
+Test(probe, isolated_check_answers_as_the_load)
+{
+    cr_assert_eq(fr_config_check_isolated(FILES "good_full.yaml", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(fr_config_check_isolated(FILES "crash_tab_indent.yaml", err, sizeof err),
+                 FR_ECONFIG);
+    cr_assert(strstr(err, "crash_tab_indent.yaml:1:71: a tab before"), "%s", err);
+    cr_assert_eq(fr_config_check_isolated(FILES "no_such_file.yaml", err, sizeof err), FR_ECONFIG);
+    cr_assert(strstr(err, "cannot open"), "%s", err);
+}

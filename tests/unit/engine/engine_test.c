@@ -354,3 +354,121 @@ Test(engine, zombie_after_reassignment_is_fenced, .init = setup, .fini = teardow
     fr_engine_free(a);
     fr_engine_free(b);
 }
+
+/* ---- admission on the message path (Kafka, JSON Lines) ---- */
+
+/* A source of JSON messages as a producer wrote them, one partition. */
+typedef struct {
+    fr_source_t base;
+    const char *const *msgs;
+    size_t n, pos;
+    const char *reasons[8]; /* dead-letter reason per message */
+    int assigned;
+} msrc_t;
+
+static int m_partitions(fr_source_t *s, int32_t *parts, size_t max, size_t *n)
+{
+    (void)s;
+    *n = max ? 1 : 0;
+    if (max)
+        parts[0] = 0;
+    return 0;
+}
+static int m_seek(fr_source_t *s, int32_t p, uint64_t off)
+{
+    (void)p;
+    ((msrc_t *)s)->pos = (size_t)off;
+    return 0;
+}
+static int m_poll(fr_source_t *s, fr_source_rec_t *r, size_t max, size_t *n, int t)
+{
+    (void)t;
+    msrc_t *m = (msrc_t *)s;
+    *n = 0;
+    if (!m->assigned) {
+        /* a group source: its partition arrives through the listener */
+        int32_t part = 0;
+        uint64_t next = 0;
+        int rc = s->listener.assign(s->listener.ctx, s, &part, 1, &next);
+        if (rc)
+            return rc;
+        m->assigned = 1;
+        m->pos = next == UINT64_MAX ? 0 : (size_t)next;
+    }
+    while (m->pos < m->n && *n < max) {
+        r[*n] = (fr_source_rec_t){.partition = 0,
+                                  .offset = m->pos,
+                                  .data = m->msgs[m->pos],
+                                  .len = strlen(m->msgs[m->pos]),
+                                  .replay_of = -1};
+        (*n)++;
+        m->pos++;
+    }
+    return 0;
+}
+static int m_wait(fr_source_t *s, int t)
+{
+    (void)s, (void)t;
+    return 0;
+}
+static void m_release(fr_source_t *s)
+{
+    (void)s;
+}
+static uint64_t m_lag(fr_source_t *s)
+{
+    msrc_t *m = (msrc_t *)s;
+    return m->assigned ? m->n - m->pos : 1;
+}
+static int m_dead(fr_source_t *s, const fr_source_rec_t *r, const char *reason, const char *d)
+{
+    (void)d;
+    msrc_t *m = (msrc_t *)s;
+    if (r->offset < 8)
+        m->reasons[r->offset] = reason;
+    return 0;
+}
+static void m_close(fr_source_t *s)
+{
+    (void)s; /* the test owns it */
+}
+static const fr_source_ops_t m_ops = {.kind = "messages",
+                                      .payload = FR_PAYLOAD_MESSAGE,
+                                      .partitions = m_partitions,
+                                      .seek = m_seek,
+                                      .poll = m_poll,
+                                      .wait = m_wait,
+                                      .release = m_release,
+                                      .lag = m_lag,
+                                      .dead_letter = m_dead,
+                                      .close = m_close};
+
+/* Issue 8: on the processor path (Kafka), a first message at INT64_MIN + 1
+ * made `wm - horizon` overflow; every later one was then late. */
+Test(engine, message_times_out_of_range_are_dead_letters_and_spare_the_watermark, .init = setup,
+     .fini = teardown)
+{
+    base = fr_now_ms() - 600000;
+    char m[4][160];
+    snprintf(m[0], sizeof m[0], "{\"k\":\"m1\",\"amount\":1,\"ts\":%lld}", (long long)(INT64_MIN + 1));
+    snprintf(m[1], sizeof m[1], "{\"k\":\"m1\",\"amount\":2,\"ts\":%lld}", (long long)base);
+    snprintf(m[2], sizeof m[2], "{\"k\":\"m1\",\"amount\":3,\"ts\":%lld}", (long long)(base - 1000));
+    snprintf(m[3], sizeof m[3], "{\"k\":\"m1\",\"amount\":4,\"ts\":%lld}", (long long)INT64_MAX);
+    const char *msgs[4] = {m[0], m[1], m[2], m[3]};
+    msrc_t ms = {.base = {.ops = &m_ops}, .msgs = msgs, .n = 4};
+    fr_source_t *src[1] = {&ms.base};
+    fr_engine_t *e;
+    char err[256];
+    cr_assert_eq(fr_engine_new(cfg, store, src, NULL, NULL, &e, err, sizeof err), 0, "%s", err);
+    drain(e);
+    cr_assert_eq(fr_engine_commit(e), 0);
+    cr_assert_str_eq(ms.reasons[0], "timestamp_out_of_range");
+    cr_assert_null(ms.reasons[1]);
+    cr_assert_null(ms.reasons[2], "not late: %s", ms.reasons[2]);
+    cr_assert_str_eq(ms.reasons[3], "timestamp_out_of_range");
+    int64_t count, sum;
+    read_back(0, "m1", &count, &sum);
+    cr_assert_eq(count, 2);
+    cr_assert_eq(sum, 5);
+    fr_engine_free(e);
+}

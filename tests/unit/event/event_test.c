@@ -95,6 +95,11 @@ Test(event, seconds_unit_and_overflow)
     json_decref(o);
     o = json_loads("{\"card_id\":\"a\",\"amount\":1,\"ts\":9223372036854776}", 0, &je);
     cr_assert_eq(fr_event_from_json(&s2, o, v, &ts, &rej), FR_ETYPE);
+    cr_assert_str_eq(rej.reason, "timestamp_out_of_range");
+    json_decref(o);
+    o = json_loads("{\"card_id\":\"a\",\"amount\":1,\"ts\":-9223372036854776}", 0, &je);
+    cr_assert_eq(fr_event_from_json(&s2, o, v, &ts, &rej), FR_ETYPE);
+    cr_assert_str_eq(rej.reason, "timestamp_out_of_range");
     json_decref(o);
 }
 
@@ -177,4 +182,34 @@ Test(event, entity_keys)
     cr_assert_eq(memcmp(k, "42", 2), 0);
     fr_value_t d = {.type = FR_T_DOUBLE, .u.d = 1};
     cr_assert_eq(fr_entity_key(&d, tmp, &k), -1);
+}
+
+/* Issue 8: "g0\0anything" read as the entity "g0" where keys end at a NUL:
+ * a key holding NUL is refused on every way in (Avro strings may hold one). */
+Test(event, entity_keys_with_nul_are_refused)
+{
+    static const char *yaml = "sources:\n"
+                              "  - name: tx\n"
+                              "    timestamp: ts\n"
+                              "    fields: [{ name: k, type: string }, { name: ts, type: long }]\n"
+                              "feature_views:\n"
+                              "  - { name: v, source: tx, entity: k, windows: [1h],\n"
+                              "      aggregations: [{ fn: count }] }\n";
+    fr_config_t *cfg;
+    char err[256];
+    cr_assert_eq(fr_config_parse("t.yaml", yaml, strlen(yaml), &cfg, err, sizeof err), 0, "%s",
+                 err);
+    fr_reject_t rej;
+    fr_value_t v[2] = {{.type = FR_T_STRING, .len = 5, .u.s = "g0\0ab"},
+                       {.type = FR_T_LONG, .u.i = 1}};
+    cr_assert_eq(fr_event_check_keys(cfg, 0, v, &rej), FR_ELIMIT);
+    cr_assert_str_eq(rej.reason, "bad_entity_key");
+    cr_assert(strstr(rej.detail, "NUL"), "%s", rej.detail);
+    v[0].len = 1;
+    v[0].u.s = "\0";
+    cr_assert_eq(fr_event_check_keys(cfg, 0, v, &rej), FR_ELIMIT);
+    v[0].len = 2;
+    v[0].u.s = "g0";
+    cr_assert_eq(fr_event_check_keys(cfg, 0, v, &rej), 0);
+    fr_config_free(cfg);
 }

@@ -5,8 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <lmdb.h>
+
 #include "core/clock.h"
 #include "core/err.h"
+#include "event/admit.h"
 #include "event/event.h"
 #include "source/elog.h"
 #include "store/store.h"
@@ -22,6 +25,11 @@ static const char *yaml =
     "    timestamp: ts\n"
     "    fields:\n"
     "      - { name: k, type: string }\n"
+    "      - { name: ts, type: long }\n"
+    "  - name: chargebacks\n"
+    "    timestamp: ts\n"
+    "    fields:\n"
+    "      - { name: txn_id, type: string }\n"
     "      - { name: ts, type: long }\n"
     "feature_views:\n"
     "  - { name: v, source: tx, entity: k, windows: [1h], aggregations: [{ fn: count }] }\n";
@@ -169,6 +177,110 @@ Test(elog, late_and_future_events_are_dead_letters, .init = setup, .fini = teard
     cr_assert_null(got[2]);
     free(got[0]);
     free(got[1]);
+    fr_elog_close(log);
+    fr_buf_destroy(&rb);
+}
+
+/* Issue 8: a first event at INT64_MIN + 1 was accepted and became the
+ * watermark, then `wm - horizon` overflowed (the sanitizer build died; the
+ * optimised one refused every later event as late, for good). */
+Test(elog, times_outside_the_range_are_refused_and_never_poison_the_watermark, .init = setup,
+     .fini = teardown)
+{
+    fr_elog_t *log = open_log();
+    fr_buf_t rb;
+    fr_buf_init(&rb, 1 << 20);
+    int64_t now = fr_now_ms();
+    int64_t ts[5] = {INT64_MIN + 1, INT64_MIN, -1, INT64_MAX, FR_TS_MAX_MS + 1};
+    fr_append_event_t ev[5];
+    make_events(ev, 5, ts, &rb);
+    fr_append_req_t req = {.source = 0, .events = ev, .n = 5};
+    cr_assert_eq(fr_elog_append(log, &req), 0);
+    cr_assert_eq(req.accepted, 0);
+    for (int i = 0; i < 5; i++)
+        cr_assert_str_eq(ev[i].reason, "timestamp_out_of_range", "event %d", i);
+    cr_assert_eq(fr_elog_watermark(log, 0), INT64_MIN, "refused events never move it");
+    int64_t ok[2] = {now, FR_TS_MIN_MS};
+    make_events(ev, 2, ok, &rb);
+    req = (fr_append_req_t){.source = 0, .events = ev, .n = 2};
+    cr_assert_eq(fr_elog_append(log, &req), 0);
+    cr_assert_eq(req.accepted, 1);
+    cr_assert_null(ev[0].reason);
+    cr_assert_str_eq(ev[1].reason, "late", "1970 is in range, and late behind now");
+    cr_assert_eq(fr_elog_watermark(log, 0), now);
+    fr_elog_close(log);
+    fr_buf_destroy(&rb);
+}
+
+/* A watermark poisoned by a build without the range check stays in the
+ * store: the log must keep accepting events behind it. */
+Test(elog, a_stored_poisoned_watermark_does_not_stop_the_source, .init = setup, .fini = teardown)
+{
+    fr_elog_close(open_log());
+    char p[128];
+    snprintf(p, sizeof p, "%s/log", dir);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi meta;
+    cr_assert_eq(mdb_env_create(&env), 0);
+    cr_assert_eq(mdb_env_set_maxdbs(env, 16), 0);
+    cr_assert_eq(mdb_env_open(env, p, 0, 0644), 0);
+    cr_assert_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    cr_assert_eq(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+    uint8_t vb[8];
+    fr_store_u64(vb, (uint64_t)(INT64_MIN + 1));
+    MDB_val k = {5, "wm.tx"}, v = {8, vb};
+    cr_assert_eq(mdb_put(txn, meta, &k, &v, 0), 0);
+    cr_assert_eq(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+
+    fr_elog_t *log = open_log();
+    cr_assert_eq(fr_elog_watermark(log, 0), INT64_MIN + 1);
+    fr_buf_t rb;
+    fr_buf_init(&rb, 1 << 20);
+    int64_t now = fr_now_ms(), ts[2] = {now, now - 1000};
+    fr_append_event_t ev[2];
+    make_events(ev, 2, ts, &rb);
+    fr_append_req_t req = {.source = 0, .events = ev, .n = 2};
+    cr_assert_eq(fr_elog_append(log, &req), 0);
+    cr_assert_eq(req.accepted, 2, "%s", ev[0].reason ? ev[0].reason : "");
+    cr_assert_eq(fr_elog_watermark(log, 0), now);
+    fr_elog_close(log);
+    fr_buf_destroy(&rb);
+}
+
+/* DESIGN §2: "A source that feeds no view (labels) has no lateness". */
+Test(elog, a_source_with_no_view_accepts_events_in_any_order, .init = setup, .fini = teardown)
+{
+    const fr_source_spec_t *cb = &cfg->sources[1];
+    cr_assert_str_eq(cb->name, "chargebacks");
+    cr_assert_eq(cb->horizon_ms, 0);
+    fr_elog_t *log = open_log();
+    fr_buf_t rb;
+    fr_buf_init(&rb, 1 << 20);
+    int64_t now = fr_now_ms();
+    int64_t ts[4] = {now, now - 86400000LL * 365, 0, now - 1};
+    size_t offs[4];
+    uint64_t fp = fr_schema_fingerprint(cb);
+    for (int i = 0; i < 4; i++) {
+        fr_value_t v[2] = {{.type = FR_T_STRING, .len = 2, .u.s = "t1"},
+                           {.type = FR_T_LONG, .u.i = ts[i]}};
+        offs[i] = rb.len;
+        cr_assert_eq(fr_record_encode(cb, fp, v, ts[i], &rb), 0);
+    }
+    fr_append_event_t ev[4];
+    for (int i = 0; i < 4; i++)
+        ev[i] = (fr_append_event_t){.rec = rb.p + offs[i],
+                                    .rec_len = (i < 3 ? offs[i + 1] : rb.len) - offs[i],
+                                    .ts = ts[i],
+                                    .raw = "{}",
+                                    .raw_len = 2};
+    fr_append_req_t req = {.source = 1, .events = ev, .n = 4};
+    cr_assert_eq(fr_elog_append(log, &req), 0);
+    for (int i = 0; i < 4; i++)
+        cr_assert_null(ev[i].reason, "event %d refused: %s", i, ev[i].reason);
+    cr_assert_eq(req.accepted, 4);
+    cr_assert_eq(fr_elog_watermark(log, 1), now);
     fr_elog_close(log);
     fr_buf_destroy(&rb);
 }

@@ -202,7 +202,17 @@ Test(redis, slot)
 Test(redis, refused_configs, .fini = fini)
 {
     char err[256];
-    load("redis://127.0.0.1:6379/2", 1, 100);
+    /* a database on a cluster: refused when the file is read (so `freshet
+     * validate` says so), and by the store for a config made otherwise */
+    char text[2048];
+    snprintf(text, sizeof text, yaml, "redis://127.0.0.1:6379/2", "true", 100);
+    fr_config_t *bad = NULL;
+    cr_assert_eq(fr_config_parse("t.yaml", text, strlen(text), &bad, err, sizeof err),
+                 FR_ECONFIG);
+    cr_assert(strstr(err, "database") != NULL, "%s", err);
+    load("redis://127.0.0.1:6379", 1, 100);
+    free(cfg->store.redis_url);
+    cfg->store.redis_url = strdup("redis://127.0.0.1:6379/2");
     cr_assert_eq(fr_store_open(cfg, &store, err, sizeof err), FR_ECONFIG);
     cr_assert(strstr(err, "database") != NULL, "%s", err);
     /* nothing listens there: an error at once, not a hang */
