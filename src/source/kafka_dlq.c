@@ -11,6 +11,11 @@
  * tool that dies half way and is run again therefore re-feeds what may
  * already be on its way, and the processor applies each dead letter once.
  * The tool itself skips what the stored positions say is applied.
+ *
+ * These are command-line tools: librdkafka's own log lines go to the debug
+ * log (freshet -v), and an unreachable cluster is one error naming the
+ * brokers, after METADATA_TIMEOUT_MS.  A payload that is not UTF-8 text
+ * (binary Avro) is listed as base64.
  */
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>
@@ -22,9 +27,11 @@
 #include "core/err.h"
 #include "core/jw.h"
 #include "core/log.h"
+#include "core/utf8.h"
 #include "source/kafka.h"
 
 #define MAX_PARTS 65536
+#define METADATA_TIMEOUT_MS 5000
 
 typedef struct {
     const fr_config_t *cfg;
@@ -36,6 +43,13 @@ typedef struct {
     char *err;
     size_t errlen;
 } dlq_t;
+
+static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    (void)level;
+    fr_debug("kafka %s: %s", fac, buf);
+}
 
 static rd_kafka_t *client(const fr_kafka_spec_t *k, rd_kafka_type_t type, char *err,
                           size_t errlen)
@@ -55,6 +69,7 @@ static rd_kafka_t *client(const fr_kafka_spec_t *k, rd_kafka_type_t type, char *
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
+    rd_kafka_conf_set_log_cb(conf, quiet_log);
     rd_kafka_t *rk = rd_kafka_new(type, conf, e, sizeof e);
     if (!rk)
         snprintf(err, errlen, "kafka client: %s", e);
@@ -81,7 +96,7 @@ static int dlq_open(dlq_t *d, const fr_config_t *cfg, int src, fr_store_t *store
         return FR_EUNAVAIL;
     rd_kafka_topic_t *t = rd_kafka_topic_new(d->cons, d->spec->kafka.topic, NULL);
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t e = t ? rd_kafka_metadata(d->cons, 0, t, &md, 10000)
+    rd_kafka_resp_err_t e = t ? rd_kafka_metadata(d->cons, 0, t, &md, METADATA_TIMEOUT_MS)
                               : RD_KAFKA_RESP_ERR__INVALID_ARG;
     if (!e && md->topic_cnt == 1 && !md->topics[0].err)
         d->nparts = md->topics[0].partition_cnt;
@@ -91,8 +106,17 @@ static int dlq_open(dlq_t *d, const fr_config_t *cfg, int src, fr_store_t *store
         rd_kafka_metadata_destroy(md);
     if (t)
         rd_kafka_topic_destroy(t);
+    if (e == RD_KAFKA_RESP_ERR__TRANSPORT || e == RD_KAFKA_RESP_ERR__TIMED_OUT ||
+        e == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        snprintf(err, errlen,
+                 "source %s: the Kafka brokers at %s did not answer within %d s (%s); is the "
+                 "cluster up?",
+                 d->spec->name, d->spec->kafka.brokers, METADATA_TIMEOUT_MS / 1000,
+                 rd_kafka_err2str(e));
+        return FR_EUNAVAIL;
+    }
     if (e || d->nparts <= 0 || d->nparts > MAX_PARTS) {
-        snprintf(err, errlen, "topic %s: %s", d->spec->kafka.topic,
+        snprintf(err, errlen, "source %s: topic %s: %s", d->spec->name, d->spec->kafka.topic,
                  e ? rd_kafka_err2str(e) : "no partitions");
         return FR_EUNAVAIL;
     }
@@ -199,6 +223,33 @@ static int dlq_scan(dlq_t *d, int (*fn)(dlq_t *d, rd_kafka_message_t *m, int32_t
 
 /* ---- list ---- */
 
+/* Appends n bytes of p as base64 (RFC 4648, padded) inside quotes. */
+static int add_base64(fr_buf_t *b, const unsigned char *p, size_t n)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    int rc = fr_buf_addc(b, '"');
+    for (size_t i = 0; !rc && i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) |
+                     (i + 2 < n ? p[i + 2] : 0);
+        char q[4] = {tab[v >> 18], tab[(v >> 12) & 63], i + 1 < n ? tab[(v >> 6) & 63] : '=',
+                     i + 2 < n ? tab[v & 63] : '='};
+        rc = fr_buf_add(b, q, 4);
+    }
+    return rc ? rc : fr_buf_addc(b, '"');
+}
+
+/* Whether p[n] is UTF-8 text without NUL (a JSON string shows it as is). */
+static int is_text(const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        size_t l = p[i] ? fr_utf8_len(p + i, n - i) : 0;
+        if (!l)
+            return 0;
+        i += l;
+    }
+    return 1;
+}
+
 static int list_one(dlq_t *d, rd_kafka_message_t *m, int32_t part, void *ctx)
 {
     FILE *out = ctx;
@@ -222,10 +273,13 @@ static int list_one(dlq_t *d, rd_kafka_message_t *m, int32_t part, void *ctx)
                                      : fr_buf_addstr(&b, ",\"offset\":null"))
                   ? FR_ENOMEM
                   : 0;
+    const unsigned char *pl = m->payload ? m->payload : (const unsigned char *)"";
+    int text = is_text(pl, m->len);
     rc = rc ? rc
-            : fr_buf_printf(&b, ",\"replayed\":%s,\"payload\":",
-                            (uint64_t)m->offset < d->replayed[part] ? "true" : "false");
-    rc = rc ? rc : fr_jw_str(&b, m->payload ? m->payload : "", m->len);
+            : fr_buf_printf(&b, ",\"replayed\":%s,\"%s\":",
+                            (uint64_t)m->offset < d->replayed[part] ? "true" : "false",
+                            text ? "payload" : "payload_base64");
+    rc = rc ? rc : text ? fr_jw_str(&b, (const char *)pl, m->len) : add_base64(&b, pl, m->len);
     rc = rc ? rc : fr_buf_addstr(&b, "}\n");
     if (!rc && fwrite(b.p, 1, b.len, out) != b.len)
         rc = FR_EIO;
@@ -387,9 +441,21 @@ int fr_kafka_status(const fr_config_t *cfg, int src, fr_store_t *store, FILE *ou
         fr_store_rd_end(rd);
         fr_store_rd_free(rd);
     }
-    if (!rc)
-        fprintf(out, "{\"source\":\"%s\",\"partitions\":%" PRId32 ",\"lag\":%" PRIu64 "}\n",
+    if (!rc) {
+        /* the dead-letter topic's messages (partition 0, start to end) */
+        int64_t lo = 0, hi = 0;
+        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
+            d.cons, d.spec->kafka.dlq_topic, 0, &lo, &hi, METADATA_TIMEOUT_MS);
+        fprintf(out, "{\"source\":\"%s\",\"partitions\":%" PRId32 ",\"lag\":%" PRIu64,
                 d.spec->name, d.nparts, total);
+        fprintf(out, ",\"dlq_topic\":\"%s\",\"dead_letters\":", d.spec->kafka.dlq_topic);
+        if (!e)
+            fprintf(out, "%" PRId64 "}\n", hi > lo ? hi - lo : 0);
+        else if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+            fputs("0}\n", out);
+        else
+            fprintf(out, "null,\"dlq_error\":\"%s\"}\n", rd_kafka_err2str(e));
+    }
     dlq_close(&d);
     return rc;
 }

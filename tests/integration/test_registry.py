@@ -401,7 +401,8 @@ def main():
         f_tmp = write(os.path.join(tmp, "gone.avsc"),
                       {"type": "record", "name": "Transaction", "fields": [
                           {"name": "k", "type": "string"}]})
-        rc, out, err = srv.cli(["schema", "register", "--subject", "gone-value", "--file", f_tmp])
+        rc, out, err = srv.cli(["schema", "register", "--subject", "gone-value", "--file",
+                                f_tmp])
         H.expect(rc == 0, "register: %d %r", rc, err[:300])
         gone_id = cli_id(out)
         st, j, _ = c.request("DELETE", "subjects/gone-value?permanent=true")
