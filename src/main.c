@@ -603,12 +603,13 @@ static int cmd_dlq(int argc, char **argv)
         if (!cfg->sources[s].kafka.enabled || (src >= 0 && (int)s != src))
             continue;
         if (replay) {
-            size_t done = 0, skipped = 0;
-            rc = fr_kafka_dlq_replay(cfg, (int)s, store, &done, &skipped, err, sizeof err);
+            size_t done = 0, skipped = 0, ingest = 0;
+            rc = fr_kafka_dlq_replay(cfg, (int)s, store, &done, &skipped, &ingest, err,
+                                     sizeof err);
             if (!rc)
                 printf("replayed %zu dead letters of %s into topic %s (%zu applied before, "
-                       "skipped)\n",
-                       done, cfg->sources[s].name, cfg->sources[s].kafka.topic, skipped);
+                       "skipped; %zu refused at HTTP ingest, not replayable: send them again)\n",
+                       done, cfg->sources[s].name, cfg->sources[s].kafka.topic, skipped, ingest);
         } else {
             rc = fr_kafka_dlq_list(cfg, (int)s, store, stdout, err, sizeof err);
         }

@@ -539,6 +539,13 @@ static enum MHD_Result get_status(fr_server_t *srv, struct MHD_Connection *c, in
                           pos.next_offset, pos.watermark, pos.committed_ms);
         else
             fr_buf_addstr(&b, ",\"committed_offset\":0");
+        uint64_t ndl; /* a Kafka source's: the messages in its dead-letter topic */
+        if (cfg->sources[s].kafka.enabled && srv->prod[s]) {
+            if (fr_kafka_producer_dlq_count(srv->prod[s], 1000, &ndl) == 0)
+                fr_buf_printf(&b, ",\"dead_letters\":%" PRIu64, ndl);
+            else
+                fr_buf_addstr(&b, ",\"dead_letters\":null");
+        }
         if (srv->o.log) {
             int64_t wm = fr_elog_watermark(srv->o.log, (int)s);
             fr_buf_printf(&b, ",\"log_end_offset\":%" PRIu64, fr_elog_end_offset(srv->o.log, (int)s));
@@ -807,6 +814,14 @@ int fr_server_start(const fr_server_opts_t *opts, fr_server_t **out, char *err, 
     if (!opts->registry && !cfg->registry.url &&
         fr_registry_open(cfg, &srv->reg, srv->reg_err, sizeof srv->reg_err))
         fr_warn("schema registry: %s; its routes answer 503", srv->reg_err);
+    /* before the first request can come */
+    for (size_t s = 0; opts->log && s < cfg->nsources; s++) {
+        char perr[512] = "";
+        if (cfg->sources[s].kafka.enabled &&
+            fr_kafka_producer_open(cfg, (int)s, opts->registry ? opts->registry : srv->reg,
+                                   &srv->prod[s], perr, sizeof perr))
+            fr_warn("source %s: no HTTP ingest into Kafka: %s", cfg->sources[s].name, perr);
+    }
     srv->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE,
@@ -818,18 +833,14 @@ int fr_server_start(const fr_server_opts_t *opts, fr_server_t **out, char *err, 
         snprintf(err, errlen, "cannot listen on %s:%d (%s)", cfg->server.listen_host,
                  cfg->server.listen_port, strerror(errno));
         pthread_key_delete(srv->rd_key);
+        for (size_t s = 0; s < FR_CONFIG_MAX_SOURCES; s++)
+            fr_kafka_producer_close(srv->prod[s]);
         fr_registry_close(srv->reg);
         free(srv);
         return FR_EIO;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = info ? info->port : cfg->server.listen_port;
-    for (size_t s = 0; opts->log && s < cfg->nsources; s++) {
-        char perr[512] = "";
-        if (cfg->sources[s].kafka.enabled &&
-            fr_kafka_producer_open(cfg, (int)s, &srv->prod[s], perr, sizeof perr))
-            fr_warn("source %s: no HTTP ingest into Kafka: %s", cfg->sources[s].name, perr);
-    }
     *out = srv;
     return 0;
 }

@@ -11,6 +11,8 @@
  * tool that dies half way and is run again therefore re-feeds what may
  * already be on its way, and the processor applies each dead letter once.
  * The tool itself skips what the stored positions say is applied.
+ * Events refused by HTTP ingest never reached the topic (partition header
+ * -1): they are listed, with a null partition, but not replayed.
  *
  * These are command-line tools: librdkafka's own log lines go to the debug
  * log (freshet -v), and an unreachable cluster is one error naming the
@@ -212,7 +214,7 @@ static int dlq_scan(dlq_t *d, int (*fn)(dlq_t *d, rd_kafka_message_t *m, int32_t
             !strcmp(t, d->spec->kafka.topic) && header(m, FR_DLQ_HDR_PARTITION, p, sizeof p) == 0) {
             char *end;
             long part = strtol(p, &end, 10);
-            if (!*end && part >= 0 && part < d->nparts)
+            if (p[0] && !*end && part >= -1 && part < d->nparts) /* -1: refused at ingest */
                 rc = fn(d, m, (int32_t)part, ctx);
         }
         rd_kafka_message_destroy(m);
@@ -267,17 +269,21 @@ static int list_one(dlq_t *d, rd_kafka_message_t *m, int32_t part, void *ctx)
     header(m, FR_DLQ_HDR_OFFSET, h, sizeof h);
     char *end;
     unsigned long long off = strtoull(h, &end, 10);
-    rc = rc ? rc
-            : fr_buf_printf(&b, ",\"partition\":%" PRId32, part) ||
-                      (h[0] && !*end ? fr_buf_printf(&b, ",\"offset\":%llu", off)
-                                     : fr_buf_addstr(&b, ",\"offset\":null"))
-                  ? FR_ENOMEM
-                  : 0;
+    if (!rc && part < 0)
+        rc = fr_buf_addstr(&b, ",\"partition\":null,\"offset\":null");
+    else
+        rc = rc ? rc
+                : fr_buf_printf(&b, ",\"partition\":%" PRId32, part) ||
+                          (h[0] && !*end ? fr_buf_printf(&b, ",\"offset\":%llu", off)
+                                         : fr_buf_addstr(&b, ",\"offset\":null"))
+                      ? FR_ENOMEM
+                      : 0;
     const unsigned char *pl = m->payload ? m->payload : (const unsigned char *)"";
     int text = is_text(pl, m->len);
     rc = rc ? rc
             : fr_buf_printf(&b, ",\"replayed\":%s,\"%s\":",
-                            (uint64_t)m->offset < d->replayed[part] ? "true" : "false",
+                            part >= 0 && (uint64_t)m->offset < d->replayed[part] ? "true"
+                                                                                 : "false",
                             text ? "payload" : "payload_base64");
     rc = rc ? rc : text ? fr_jw_str(&b, (const char *)pl, m->len) : add_base64(&b, pl, m->len);
     rc = rc ? rc : fr_buf_addstr(&b, "}\n");
@@ -302,7 +308,7 @@ int fr_kafka_dlq_list(const fr_config_t *cfg, int src, fr_store_t *store, FILE *
 
 typedef struct {
     rd_kafka_t *prod;
-    size_t replayed, skipped;
+    size_t replayed, skipped, ingest;
     int failed;
 } replay_t;
 
@@ -317,6 +323,10 @@ static void replay_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 static int replay_one(dlq_t *d, rd_kafka_message_t *m, int32_t part, void *ctx)
 {
     replay_t *r = ctx;
+    if (part < 0) { /* refused at HTTP ingest: it never reached the topic */
+        r->ingest++;
+        return 0;
+    }
     if ((uint64_t)m->offset < d->replayed[part]) {
         r->skipped++;
         return 0;
@@ -344,9 +354,9 @@ static int replay_one(dlq_t *d, rd_kafka_message_t *m, int32_t part, void *ctx)
 }
 
 int fr_kafka_dlq_replay(const fr_config_t *cfg, int src, fr_store_t *store, size_t *replayed,
-                        size_t *skipped, char *err, size_t errlen)
+                        size_t *skipped, size_t *ingest_refused, char *err, size_t errlen)
 {
-    *replayed = *skipped = 0;
+    *replayed = *skipped = *ingest_refused = 0;
     dlq_t d;
     replay_t r = {0};
     int rc = dlq_open(&d, cfg, src, store, err, errlen);
@@ -387,6 +397,7 @@ int fr_kafka_dlq_replay(const fr_config_t *cfg, int src, fr_store_t *store, size
     dlq_close(&d);
     *replayed = r.replayed;
     *skipped = r.skipped;
+    *ingest_refused = r.ingest;
     return rc;
 }
 
