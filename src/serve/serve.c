@@ -124,6 +124,18 @@ static int parse_i64(const char *s, int64_t *out)
 
 /* ---- features ----------------------------------------------------------- */
 
+/* Logs a transition of the circuit breaker (fr_breaker_done's answer). */
+static void log_breaker(fr_server_t *srv, int transition)
+{
+    if (transition == FR_BREAKER_OPENED)
+        fr_warn("store reads failing: circuit breaker open after %d failures in a row; feature "
+                "reads answer empty-window values (degraded) at once, a probe every %" PRId64
+                " ms",
+                srv->breaker.threshold, srv->breaker.open_ms);
+    else if (transition == FR_BREAKER_CLOSED)
+        fr_info("store reads work again: circuit breaker closed");
+}
+
 /*
  * Starts a store read unless the circuit is open.  Returns 0 with *rd in a
  * begun session, or an error (FR_ESTORE when the circuit is open): the
@@ -139,7 +151,7 @@ static int read_begin(fr_server_t *srv, fr_store_rd_t **rd, int *ticket)
     *rd = thread_rd(srv);
     int rc = *rd ? fr_store_rd_begin(*rd) : FR_ENOMEM;
     if (rc) {
-        fr_breaker_done(&srv->breaker, *ticket, false, fr_now_ms());
+        log_breaker(srv, fr_breaker_done(&srv->breaker, *ticket, false, fr_now_ms()));
         *ticket = FR_BREAKER_DENY;
         *rd = NULL;
     }
@@ -151,7 +163,7 @@ static void read_done(fr_server_t *srv, fr_store_rd_t *rd, int ticket, bool ok)
 {
     if (rd)
         fr_store_rd_end(rd);
-    fr_breaker_done(&srv->breaker, ticket, ok, fr_now_ms());
+    log_breaker(srv, fr_breaker_done(&srv->breaker, ticket, ok, fr_now_ms()));
 }
 
 /*
