@@ -4,6 +4,8 @@
 #   make test       installs missing packages, builds with ASan+UBSan in
 #                   build/san, runs unit and integration tests
 #   make bench      builds bench/ programs
+#   make kafka-mock builds build/tests/tools/kafka_mock, librdkafka's mock Kafka
+#                   cluster as a process (try Kafka sources without a broker)
 # Variables: BUILD= (output dir), OPT= (optimisation flags), SANITIZE= (e.g.
 # address,undefined).
 
@@ -44,7 +46,7 @@ BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
-.PHONY: all run test unit bench deps lint clean format fuzz
+.PHONY: all run test unit bench deps lint clean format fuzz kafka-mock
 all: $(BIN)
 
 $(BUILD)/%.o: %.c
@@ -81,6 +83,7 @@ $(BUILD)/tests/tools/%: tests/tools/%.c $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 unit: $(UNIT_BINS) $(FUZZ_BINS) $(TOOL_BINS)
+kafka-mock: $(BIN) $(BUILD)/tests/tools/kafka_mock
 bench: $(BIN) $(BENCH_BINS)
 
 deps:

@@ -3,7 +3,7 @@
 #
 #   bench/ingest_bench.sh --url http://127.0.0.1:PORT --data EVENTS.ndjson
 #                         [--conns 4] [--duration 10] [--batch 1000] [--label ingest]
-#                         [--loadgen build/bench/bench/loadgen] [--no-drain]
+#                         [--loadgen build/bench/loadgen] [--no-drain]
 #
 # CONNS clients POST NDJSON batches of BATCH events (cut from EVENTS, in turn)
 # to /v1/events/transactions as fast as the acknowledgements come back
@@ -17,7 +17,7 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 URL="" DATA="" CONNS=4 DURATION=10 BATCH=1000 LABEL=ingest DRAIN=1
-LOADGEN="$HERE/../build/bench/bench/loadgen"
+LOADGEN="$HERE/../build/bench/loadgen"
 while [ $# -gt 0 ]; do
   case "$1" in
     --url) URL="$2"; shift 2;;

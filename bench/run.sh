@@ -39,7 +39,10 @@
 #                  <gen-events> (Avro: schema registered in an embedded registry, -c FILE)
 #   avro           avro_bench <avro-events>: Avro decode + projection on one core
 # then processor_bench (the processing loop alone), then seedstack's FastAPI
-# GET /features/{id} with the same wrk and loadgen settings.  A section none of
+# GET /features/{id} with the same wrk and loadgen settings (the peer at
+# ../shared/peers/seedstack beside the repository by default; skipped with a
+# message when it is absent).  Binaries: `make bench` (BUILD=build):
+# build/freshet and build/bench/*.  A section none of
 # whose steps --steps selects is skipped whole (no server started, no preload).
 #
 # The machine is shared: before each step the script waits (up to 120 s)
@@ -55,9 +58,9 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
-BUILD="${BUILD:-build/bench}"
+BUILD="${BUILD:-build}"   # `make bench`: build/freshet and build/bench/*
 DURATION=10 THREADS_LIST="2 4" RATES="2000 5000 10000 20000" ENTITIES=100000 INGEST_CONNS=8
-FRESH_LOAD_EPS="10000 50000" SEEDSTACK="/work/shared/peers/seedstack" DO_SEED=1 DO_PROC=1 TRIES=3
+FRESH_LOAD_EPS="10000 50000" SEEDSTACK="$ROOT/../shared/peers/seedstack" DO_SEED=1 DO_PROC=1 TRIES=3
 OUT="" DO_BUILD=1 STEPS="."
 REDIS_THREADS=4 KAFKA_EVENTS=1000000 AVRO_EVENTS=5000000 GEN_EVENTS=200000
 QUIET_PCT="${QUIET_PCT:-15}" QUIET_WAIT="${QUIET_WAIT:-120}"
@@ -82,7 +85,7 @@ while [ $# -gt 0 ]; do
     --steps) STEPS="$2"; shift 2;;
     --out) OUT="$2"; shift 2;;
     --no-build) DO_BUILD=0; shift;;
-    -h|--help) sed -n '2,54p' "$0"; exit 0;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0;;
     *) echo "run.sh: unknown argument: $1" >&2; exit 2;;
   esac
 done
@@ -507,6 +510,12 @@ if [ "$DO_PROC" = 1 ] && [ -x "$PROC" ]; then
   step processor "" proc_bench
 fi
 
+# shellcheck disable=SC2086
+if [ "$DO_SEED" = 1 ] && selected $SEED_STEPS && [ ! -x "$SEEDSTACK/run.sh" ]; then
+  log ""
+  log "== seedstack: no peer at $SEEDSTACK (--seedstack DIR names another); its steps are skipped"
+  DO_SEED=0
+fi
 # shellcheck disable=SC2086
 if [ "$DO_SEED" = 1 ] && selected $SEED_STEPS; then
   CFG=seedstack

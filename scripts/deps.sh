@@ -1,10 +1,11 @@
 #!/bin/sh
-# Installs the Debian packages freshet's build, demo and tests need.
+# Installs the Debian packages freshet's build, demo, tests and benchmarks need
+# (jq and wrk: bench/run.sh).
 # Idempotent; prints nothing when everything is already there.
 set -e
 PKGS="build-essential pkg-config libmicrohttpd-dev libjansson-dev libfyaml-dev liblmdb-dev
 lmdb-utils libcurl4-openssl-dev libcriterion-dev libhiredis-dev redis-server redis-tools
-curl python3 wrk librdkafka-dev kcat libavro-dev python3-confluent-kafka python3-avro
+curl python3 wrk jq librdkafka-dev kcat libavro-dev python3-confluent-kafka python3-avro
 libdouble-conversion-dev"
 missing=""
 for p in $PKGS; do

@@ -2423,6 +2423,32 @@ out:
     return rc;
 }
 
+/* A relative store.path made relative to the directory of the file at
+ * path ("a/b/x.yaml", "./data" -> "a/b/data"); unchanged when absolute or
+ * when the file is in the current directory.  0, FR_ELIMIT, FR_ENOMEM. */
+static int rebase_store_path(fr_config_t *cfg, const char *path)
+{
+    const char *sp = cfg->store.path, *slash = strrchr(path, '/');
+    if (sp[0] == '/' || !slash)
+        return 0;
+    while (sp[0] == '.' && sp[1] == '/')
+        sp += 2;
+    size_t dl = (size_t)(slash - path) + 1; /* with the slash: "/x.yaml" keeps "/" */
+    size_t sl = strlen(sp);
+    if (dl + sl >= 4096)
+        return FR_ELIMIT;
+    char *p = malloc(dl + sl + 1);
+    if (!p)
+        return FR_ENOMEM;
+    memcpy(p, path, dl);
+    memcpy(p + dl, sp, sl + 1);
+    if (sl == 0 || strcmp(sp, ".") == 0) /* "./" or ".": the directory itself */
+        p[dl > 1 ? dl - 1 : dl] = '\0';
+    free(cfg->store.path);
+    cfg->store.path = p;
+    return 0;
+}
+
 int fr_config_load(const char *path, fr_config_t **out, char *err, size_t errlen)
 {
     fr_buf_t b;
@@ -2466,6 +2492,16 @@ int fr_config_load(const char *path, fr_config_t **out, char *err, size_t errlen
         }
     }
     rc = fr_config_parse(path, b.p ? b.p : "", b.len, out, err, errlen);
+    if (!rc) {
+        rc = rebase_store_path(*out, path);
+        if (rc) {
+            fr_config_free(*out);
+            *out = NULL;
+            if (err && errlen)
+                snprintf(err, errlen, "%s: store.path: %s", path,
+                         rc == FR_ELIMIT ? "too long" : fr_strerror(rc));
+        }
+    }
 out:
     fclose(f);
     fr_buf_destroy(&b);

@@ -150,7 +150,8 @@ typedef struct fr_config {
     char *path;            /* the file loaded */
     struct {
         fr_store_backend_t backend;
-        char *path;              /* lmdb directory, default "./data" */
+        char *path;              /* lmdb directory, default "./data"; fr_config_load
+                                  * makes a relative one relative to the file's directory */
         uint64_t map_size_bytes; /* lmdb map size, default 64 GiB */
         int64_t log_retention_ms; /* embedded log: processed events older than
                                      this are dropped, default 7d */
@@ -199,6 +200,9 @@ typedef struct fr_config {
  *   "examples/x.yaml:12:7: window '5x': expected a number followed by ms, s, m, h or d"
  *   "x.yaml: cannot open: No such file or directory"
  * Line and column count from 1.  Nothing is printed.
+ * A relative store.path (the default "./data" too) is taken relative to
+ * the directory holding path, not the current one: "examples/fraud/x.yaml"
+ * with "./data" gives "examples/fraud/data"; an absolute one is kept.
  */
 int fr_config_load(const char *path, fr_config_t **out, char *err, size_t errlen);
 /*
@@ -211,7 +215,8 @@ int fr_config_load(const char *path, fr_config_t **out, char *err, size_t errlen
  */
 int fr_config_check_isolated(const char *path, char *err, size_t errlen);
 /* The same from text[len] (borrowed, read during the call only; need not
- * be NUL-terminated); name stands for the file in messages and cfg->path. */
+ * be NUL-terminated); name stands for the file in messages and cfg->path.
+ * store.path is kept as written. */
 int fr_config_parse(const char *name, const char *text, size_t len, fr_config_t **out, char *err,
                     size_t errlen);
 /* Frees cfg and everything it owns; NULL is ignored. */

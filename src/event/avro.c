@@ -42,6 +42,7 @@
 #include "core/jw.h"
 #include "core/map.h"
 #include "core/utf8.h"
+#include "event/avro_int.h"
 
 /* Node visits allowed per input byte (plus the top record's own fields):
  * bounds the walk of types that take no bytes, e.g. records of nulls. */
@@ -50,27 +51,16 @@
 #define OCF_MAX_META 1024
 #define OCF_MAX_HEADER (2 * FR_AVRO_MAX_SCHEMA_BYTES)
 
-typedef enum {
-    K_NULL,
-    K_BOOL,
-    K_INT,
-    K_LONG,
-    K_FLOAT,
-    K_DOUBLE,
-    K_BYTES,
-    K_STRING,
-    K_FIXED,
-    K_ENUM,
-    K_ARRAY,
-    K_MAP,
-    K_RECORD,
-    K_UNION,
-} kind_t;
 
 static const char *const kind_names[] = {
     "null",   "boolean", "int",  "long",  "float", "double", "bytes",
     "string", "fixed",   "enum", "array", "map",   "record", "union",
 };
+
+const char *fr_avro_kind_name(unsigned kind)
+{
+    return kind < sizeof kind_names / sizeof kind_names[0] ? kind_names[kind] : "?";
+}
 
 /* Reader types (bit per fr_type_t) a writer kind can be read as. */
 #define TB(t) (1u << (t))
@@ -84,43 +74,6 @@ static const unsigned readable_as[] = {
     [K_BYTES] = TB(FR_T_STRING),
     [K_STRING] = TB(FR_T_STRING),
     [K_ENUM] = TB(FR_T_STRING),
-};
-
-typedef struct node {
-    uint8_t kind;
-    bool done;        /* compiled; false while its children are compiled */
-    bool empty;       /* every value takes zero bytes (null, fixed(0), records of those) */
-    uint32_t minsize; /* fewest bytes a value takes (a lower bound) */
-    uint32_t height;  /* records, arrays, maps, unions on the deepest path, itself included */
-    uint32_t n;       /* record fields, union branches, enum symbols */
-    uint32_t first;   /* first child in kids (1 for arrays and maps), or first symbol */
-    int64_t size;     /* fixed */
-    const char *name; /* named types; borrowed from the schema */
-} node_t;
-
-typedef struct sym {
-    const char *s; /* borrowed from the schema */
-    uint32_t len;
-} sym_t;
-
-struct fr_avro_proj {
-    const fr_source_spec_t *src;
-    avro_schema_t wschema;
-    node_t *nodes;
-    uint32_t nnodes, capnodes;
-    uint32_t *kids;
-    uint32_t nkids, capkids;
-    sym_t *syms; /* enum symbols */
-    uint32_t nsyms, capsyms;
-    uint32_t top;     /* the writer's record */
-    int *wmap;        /* writer field -> reader field, or -1 */
-    int missing;      /* a required reader field without default the writer lacks, or -1 */
-    uint64_t topwork; /* node visits of the top record's own fields */
-    /* the generic path, made on first use */
-    avro_value_iface_t *iface;
-    avro_value_t gval;
-    bool has_gval;
-    avro_reader_t mreader;
 };
 
 static pthread_mutex_t avro_c_mu = PTHREAD_MUTEX_INITIALIZER;

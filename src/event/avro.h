@@ -139,6 +139,52 @@ int fr_avro_schema_json(const fr_source_spec_t *src, fr_buf_t *out);
 int fr_avro_encode(const fr_source_spec_t *src, const fr_value_t *vals, fr_buf_t *out);
 
 /*
+ * Writing src's values with a writer schema someone else registered (HTTP
+ * ingest into an Avro Kafka source writes with the topic's registered
+ * schema, so every consumer reads those events as it reads any producer's).
+ * The schema must be a record holding every field of src by name, in a type
+ * the processor can read back as the source's (fr_avro_proj_new's rules);
+ * its fields src lacks are written with their defaults.  Values are written
+ * as:
+ *   long     long; int (values in its range)
+ *   double   double; float (the nearest float); long, int (whole values in
+ *            range)
+ *   string   string; bytes; enum (one of its symbols)
+ *   boolean  boolean
+ * A union takes the first of its branches, in that order of preference,
+ * that can hold the value, and its null branch for null; a null (an absent
+ * optional field) where the type has no null is written as the field's
+ * default.  Defaults written: null, booleans, numbers, strings, bytes,
+ * fixed, enums, and arrays, maps and unions of those (not records).
+ *
+ * fr_avro_writer_new: 0 with *out (free with fr_avro_writer_free); as
+ * fr_avro_proj_new's errors, or FR_EMISMATCH when a field of src is not in
+ * the schema or a field of the schema src lacks has no default this writer
+ * can write; err (may be NULL) says which, e.g.
+ *   "field 'country' of source 'tx' is not in the schema (its values would be lost)"
+ * src is borrowed and must outlive the writer.
+ */
+typedef struct fr_avro_writer fr_avro_writer_t;
+int fr_avro_writer_new(const fr_source_spec_t *src, const char *wschema, size_t len,
+                       fr_avro_writer_t **out, char *err, size_t errlen);
+/* Frees w; NULL is ignored. */
+void fr_avro_writer_free(fr_avro_writer_t *w);
+/*
+ * Appends vals (src->nfields, typed as fr_event_from_json gives them) as an
+ * Avro body of w's schema (no frame).  0; or, with rej filled and out
+ * holding part of the record (the caller cuts it back):
+ *   FR_ETYPE    "wrong_type"     a value the schema's type cannot hold (an
+ *                                int out of range, a string that is no enum
+ *                                symbol, a fraction for a long)
+ *   FR_EMISSING "missing_field"  null where the type has neither null nor a
+ *                                default
+ * FR_ELIMIT, FR_ENOMEM from out.  w is only read: any number of threads may
+ * encode with one writer at once.
+ */
+int fr_avro_writer_encode(const fr_avro_writer_t *w, const fr_value_t *vals, fr_buf_t *out,
+                          fr_reject_t *rej);
+
+/*
  * A decoder for one source with a per-schema-id cache of projections.
  * lookup appends the writer schema JSON of an id to out (an empty buffer
  * whose maximum is FR_AVRO_MAX_SCHEMA_BYTES): 0, FR_ENOTFOUND (no such

@@ -7,6 +7,8 @@
  *   byhash    128-bit hash of a canonical text -> u32 BE id (DUPSORT: on a
  *             collision the texts are compared)
  *   subjects  subject \0 u32 BE version -> u32 BE id
+ *   deleted   the same for soft-deleted versions: out of every listing,
+ *             lookup and check, their numbers still taken
  *   config    subject -> level name ("FULL")
  *   meta      "next_id" -> u32 BE; "compat" -> the global level name
  *
@@ -40,7 +42,7 @@ typedef struct env {
     ino_t ino;
     int refs;
     MDB_env *env;
-    MDB_dbi schemas, byhash, subjects, config, meta;
+    MDB_dbi schemas, byhash, subjects, deleted, config, meta;
 } env_t;
 
 static pthread_mutex_t g_envs_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -74,6 +76,8 @@ static int env_open(const char *dir, env_t *e, char *err, size_t errlen)
         rc = mdb_dbi_open(txn, "byhash", MDB_CREATE | MDB_DUPSORT, &e->byhash);
     if (!rc)
         rc = mdb_dbi_open(txn, "subjects", MDB_CREATE, &e->subjects);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "deleted", MDB_CREATE, &e->deleted);
     if (!rc)
         rc = mdb_dbi_open(txn, "config", MDB_CREATE, &e->config);
     if (!rc)
@@ -190,15 +194,16 @@ static int is_subject_key(const MDB_val *k, const char *subject, size_t sl)
            ((const char *)k->mv_data)[sl] == '\0';
 }
 
-/* The latest version of subject and its id (FR_ENOTFOUND: none). */
-static int latest_txn(env_t *e, MDB_txn *txn, const char *subject, int *version, uint32_t *id)
+/* The latest version of subject in dbi (subjects or deleted) and its id
+ * (FR_ENOTFOUND: none). */
+static int latest_in(MDB_txn *txn, MDB_dbi dbi, const char *subject, int *version, uint32_t *id)
 {
     size_t sl = strlen(subject);
     char kb[FR_REGISTRY_MAX_SUBJECT + 2];
     memcpy(kb, subject, sl);
     kb[sl] = '\x01'; /* just past every key of subject */
     MDB_cursor *c;
-    int rc = mdb_cursor_open(txn, e->subjects, &c);
+    int rc = mdb_cursor_open(txn, dbi, &c);
     if (rc)
         return fr_mdb_rc(rc);
     MDB_val k = {sl + 1, kb}, v;
@@ -215,6 +220,12 @@ static int latest_txn(env_t *e, MDB_txn *txn, const char *subject, int *version,
     }
     mdb_cursor_close(c);
     return fr_mdb_rc(rc);
+}
+
+/* The latest live version of subject and its id (FR_ENOTFOUND: none). */
+static int latest_txn(env_t *e, MDB_txn *txn, const char *subject, int *version, uint32_t *id)
+{
+    return latest_in(txn, e->subjects, subject, version, id);
 }
 
 typedef int (*ver_fn)(void *ctx, int version, uint32_t id);
@@ -444,13 +455,18 @@ static int emb_reg(fr_registry_t *r, const char *subject, const char *text, size
             snprintf(reason, rlen, "registry store: %s", mdb_strerror(rc));
         return fr_mdb_rc(rc);
     }
-    uint32_t existing = 0, latest_id = 0;
-    int latest = 0;
+    uint32_t existing = 0, latest_id = 0, deleted_id = 0;
+    int latest = 0, deleted = 0;
     rc = find_text(e, txn, canon, clen, &existing);
     if (rc == FR_ENOTFOUND)
         rc = 0;
     if (!rc)
         rc = latest_txn(e, txn, subject, &latest, &latest_id);
+    if (rc == FR_ENOTFOUND)
+        rc = 0;
+    /* soft-deleted versions keep their numbers: a new one comes after them */
+    if (!rc)
+        rc = latest_in(txn, e->deleted, subject, &deleted, &deleted_id);
     if (rc == FR_ENOTFOUND)
         rc = 0;
     if (rc)
@@ -470,6 +486,8 @@ static int emb_reg(fr_registry_t *r, const char *subject, const char *text, size
         if (rc)
             goto out;
     }
+    if (deleted > latest)
+        latest = deleted;
     if (latest >= INT32_MAX) {
         rc = FR_ELIMIT;
         goto out;
@@ -630,6 +648,102 @@ static int emb_versions(fr_registry_t *r, const char *subject, fr_registry_versi
     return rc;
 }
 
+/* The first version of subject in dbi (0 with *version, *id), or
+ * FR_ENOTFOUND. */
+static int first_in(MDB_txn *txn, MDB_dbi dbi, const char *subject, int *version, uint32_t *id)
+{
+    size_t sl = strlen(subject);
+    skey_t sk;
+    subj_key(&sk, subject, 0);
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, dbi, &c);
+    if (rc)
+        return fr_mdb_rc(rc);
+    MDB_val k = {sk.len, sk.b}, v;
+    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    if (rc == 0 && (!is_subject_key(&k, subject, sl) || v.mv_size != 4))
+        rc = MDB_NOTFOUND;
+    if (rc == 0) {
+        *version = (int)ld32((const char *)k.mv_data + sl + 1);
+        *id = ld32(v.mv_data);
+    }
+    mdb_cursor_close(c);
+    return fr_mdb_rc(rc);
+}
+
+static int emb_delete(fr_registry_t *r, const char *subject, int permanent,
+                      fr_registry_deleted_fn fn, void *ctx, char *reason, size_t rlen)
+{
+    env_t *e = r->impl;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(e->env, NULL, 0, &txn);
+    if (rc)
+        return fr_mdb_rc(rc);
+    int version, live, dead;
+    uint32_t id;
+    rc = first_in(txn, e->subjects, subject, &version, &id);
+    live = rc == 0;
+    if (rc == FR_ENOTFOUND)
+        rc = first_in(txn, e->deleted, subject, &version, &id);
+    dead = !live && rc == 0;
+    if (rc == FR_ENOTFOUND) {
+        snprintf(reason, rlen, "Subject '%s' not found.", subject);
+        goto out;
+    }
+    if (rc)
+        goto out;
+    if (!permanent && dead) {
+        rc = FR_ECONFLICT;
+        snprintf(reason, rlen,
+                 "Subject '%s' was soft deleted. Set permanent=true to delete permanently",
+                 subject);
+        goto out;
+    }
+    if (permanent && live) {
+        rc = FR_ECONFLICT;
+        snprintf(reason, rlen,
+                 "Subject '%s' was not deleted first before being permanently deleted", subject);
+        goto out;
+    }
+    /* soft: live versions move to `deleted`; permanent: deleted ones go */
+    MDB_dbi from = permanent ? e->deleted : e->subjects;
+    for (;;) {
+        rc = first_in(txn, from, subject, &version, &id);
+        if (rc == FR_ENOTFOUND) {
+            rc = 0;
+            break;
+        }
+        skey_t sk;
+        subj_key(&sk, subject, (uint32_t)version);
+        uint8_t ib[4];
+        be32(ib, id);
+        MDB_val k = {sk.len, sk.b}, v = {4, ib};
+        if (!rc)
+            rc = fr_mdb_rc(mdb_del(txn, from, &k, NULL));
+        if (!rc && !permanent)
+            rc = fr_mdb_rc(mdb_put(txn, e->deleted, &k, &v, 0));
+        if (!rc && fn)
+            rc = fn(ctx, version);
+        if (rc)
+            goto out;
+    }
+    if (permanent) { /* the subject's level goes with it */
+        MDB_val k = {strlen(subject), (void *)subject};
+        rc = mdb_del(txn, e->config, &k, NULL);
+        rc = rc == MDB_NOTFOUND ? 0 : fr_mdb_rc(rc);
+    }
+    if (!rc) {
+        rc = fr_mdb_rc(mdb_txn_commit(txn));
+        txn = NULL;
+    }
+out:
+    if (txn)
+        mdb_txn_abort(txn);
+    if (rc && rc != FR_ENOTFOUND && rc != FR_ECONFLICT && !reason[0])
+        snprintf(reason, rlen, "registry store: %s", fr_strerror(rc));
+    return rc;
+}
+
 static const fr_registry_ops_t embedded_ops = {
     .kind = "embedded",
     .schema = emb_schema,
@@ -638,6 +752,7 @@ static const fr_registry_ops_t embedded_ops = {
     .latest = emb_latest,
     .subjects = emb_subjects,
     .versions = emb_versions,
+    .del = emb_delete,
     .close = emb_close,
 };
 
@@ -931,4 +1046,16 @@ int fr_registry_versions(fr_registry_t *r, const char *subject, fr_registry_vers
         err[0] = '\0';
     int rc = fr_registry_subject_ok(subject, err, errlen);
     return rc ? rc : r->ops->versions(r, subject, fn, ctx, err, errlen);
+}
+
+int fr_registry_delete(fr_registry_t *r, const char *subject, int permanent,
+                       fr_registry_deleted_fn fn, void *ctx, char *reason, size_t reasonlen)
+{
+    char why[512] = "";
+    int rc = fr_registry_subject_ok(subject, why, sizeof why);
+    if (!rc)
+        rc = r->ops->del(r, subject, permanent, fn, ctx, why, sizeof why);
+    if (reason && reasonlen)
+        snprintf(reason, reasonlen, "%s", why);
+    return rc;
 }

@@ -119,6 +119,25 @@ int fr_registry_versions(fr_registry_t *r, const char *subject, fr_registry_vers
                          void *ctx, char *err, size_t errlen);
 
 /*
+ * Deletes subject as Confluent's DELETE /subjects/{subject}[?permanent=true]
+ * does.  Soft (permanent 0): its versions leave every listing, lookup and
+ * compatibility check, their numbers stay taken (a later registration
+ * continues after them) and their schemas stay readable by id.  Permanent,
+ * only after a soft delete: those versions and the subject's compatibility
+ * level go for good, and a later registration starts again at version 1;
+ * the schemas stay readable by id all the same (messages in topics carry
+ * the ids; ids are never reused).  fn (may be NULL) gets each version
+ * deleted, oldest first, inside the deleting transaction (a non-zero return
+ * undoes it and is returned).  0; FR_ENOTFOUND (no such subject);
+ * FR_ECONFLICT (soft: deleted already; permanent: not soft-deleted first);
+ * FR_EINVAL (bad subject); FR_EUNAVAIL; FR_ESTORE.  reason (may be NULL)
+ * says why, as Confluent words it ("Subject 'x' not found.").
+ */
+typedef int (*fr_registry_deleted_fn)(void *ctx, int version);
+int fr_registry_delete(fr_registry_t *r, const char *subject, int permanent,
+                       fr_registry_deleted_fn fn, void *ctx, char *reason, size_t reasonlen);
+
+/*
  * Embedded only: answers one Confluent REST request.  path is as on the
  * wire (percent-encoded segments, optional ?query), e.g.
  * "/subjects/orders-value/versions"; body[len] (borrowed; NULL when empty).
@@ -137,15 +156,18 @@ int fr_registry_versions(fr_registry_t *r, const char *subject, fr_registry_vers
  *   POST /compatibility/subjects/{s}/versions[/{v|latest}]
  *                                             {"is_compatible":bool[,"messages":[why]]}
  *   GET  /config[/{s}]  PUT /config[/{s}] {"compatibility":"FULL"}
+ *   DELETE /subjects/{s}[?permanent=true]     [1,2] (fr_registry_delete)
  * Error codes: 40401 subject, 40402 version, 40403 schema not found; 40408
  * no subject-level config (GET /config/{s} without ?defaultToGlobal=true);
+ * 40404 subject soft-deleted already; 40405 not soft-deleted before a
+ * permanent delete;
  * 409 incompatible; 42201 invalid schema; 42202 invalid version; 42203
  * invalid level; 42208 invalid subject; 42209 schema too large; 50001 store.
  */
 int fr_registry_http(fr_registry_t *r, const char *method, const char *path, const char *body,
                      size_t len, fr_buf_t *out);
 
-/* `freshet schema register|list|check` (registry_cmd.c): exit status 0 ok,
+/* `freshet schema register|list|check|delete` (registry_cmd.c): exit status 0 ok,
  * 1 failed or incompatible, 2 usage. */
 int fr_schema_main(int argc, char **argv);
 

@@ -1,15 +1,17 @@
 /*
- * registry_cmd.c - `freshet schema register | list | check` (see
+ * registry_cmd.c - `freshet schema register | list | check | delete` (see
  * registry.h): the schema registry from the command line.
  *
  * The registry is the one the configuration names: the embedded LMDB one
  * under store.path (which a running server may have open too), or the
  * external one at schema_registry.url, reached over HTTP within
  * schema_registry.timeout_ms per request.  Exit status: 0 done, 1 refused
- * (invalid, incompatible, unreachable, not found), 2 usage.
+ * (invalid, incompatible, unreachable, not found), 2 usage (one line).
+ * list and check only read: they never create an embedded registry.
  */
 #include <getopt.h>
 #include <inttypes.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,14 +27,24 @@ static const char usage_text[] =
     "usage: freshet schema register -c FILE --subject S (--file F | --schema JSON)\n"
     "       freshet schema list     -c FILE [--subject S]\n"
     "       freshet schema check    -c FILE --subject S (--file F | --schema JSON)\n"
+    "       freshet schema delete   -c FILE --subject S [--permanent]\n"
     "  register  registers an Avro schema under subject S and prints its id; a\n"
     "            schema incompatible with S's versions (under S's compatibility\n"
     "            level, BACKWARD by default) is refused with the reason\n"
     "  list      prints every subject, or with --subject every version of S, as\n"
     "            one JSON object a line\n"
     "  check     tells whether the schema could be registered under S\n"
+    "  delete    deletes subject S (soft: its versions leave every listing and\n"
+    "            check, their schemas stay readable by id); --permanent after a\n"
+    "            soft delete removes them for good, and S starts again at version 1\n"
     "  The registry is the embedded one (store.path/registry) unless FILE sets\n"
-    "  schema_registry.url.  Exit status: 0 ok, 1 refused or failed, 2 usage.\n";
+    "  schema_registry.url.  Kafka subjects are named TOPIC-value.\n"
+    "Examples:\n"
+    "  freshet schema register -c examples/kafka/freshet.yaml --subject transactions-value \\\n"
+    "      --file examples/kafka/transactions.avsc\n"
+    "  freshet schema delete -c examples/kafka/freshet.yaml --subject transactions-value\n"
+    "Exit status: 0 done; 1 refused or failed (invalid, incompatible, not found,\n"
+    "registry unreachable); 2 bad usage.\n";
 
 typedef struct {
     const char *config, *subject, *file, *schema;
@@ -47,7 +59,7 @@ static int usage_error(const char *fmt, ...)
     fprintf(stderr, "freshet schema: ");
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\n%s", usage_text);
+    fprintf(stderr, "; try `freshet schema --help`\n");
     return 2;
 }
 
@@ -76,6 +88,15 @@ static int read_file(const char *path, fr_buf_t *b)
         return 1;
     }
     return 0;
+}
+
+/* Whether the embedded registry of cfg exists (its data.mdb). */
+static int registry_exists(const fr_config_t *cfg)
+{
+    char f[4200];
+    struct stat st;
+    snprintf(f, sizeof f, "%s/registry/data.mdb", cfg->store.path);
+    return stat(f, &st) == 0;
 }
 
 /* ---- list ------------------------------------------------------------------- */
@@ -211,36 +232,78 @@ static int cmd_check(fr_registry_t *r, const opts_t *o, const fr_buf_t *schema)
     return 1;
 }
 
+/* ---- delete ------------------------------------------------------------------ */
+
+typedef struct {
+    fr_buf_t list;
+    int n;
+} deleted_t;
+
+static int note_deleted(void *ctx, int version)
+{
+    deleted_t *d = ctx;
+    return fr_buf_printf(&d->list, "%s%d", d->n++ ? ", " : "", version);
+}
+
+static int cmd_delete(fr_registry_t *r, const opts_t *o, int permanent)
+{
+    char reason[1024];
+    deleted_t d = {.n = 0};
+    fr_buf_init(&d.list, (size_t)1 << 20);
+    int rc = fr_registry_delete(r, o->subject, permanent, note_deleted, &d, reason, sizeof reason);
+    if (!rc)
+        printf("subject '%s': %s deleted version%s %.*s%s\n", o->subject,
+               permanent ? "permanently" : "soft", d.n == 1 ? "" : "s", (int)d.list.len,
+               d.list.p ? d.list.p : "",
+               permanent ? "" : " (schemas stay readable by id; --permanent removes the versions)");
+    else if (rc == FR_ENOTFOUND)
+        fprintf(stderr, "freshet schema delete: no subject '%s'\n", o->subject);
+    else if (rc == FR_ECONFLICT && permanent)
+        fprintf(stderr, "freshet schema delete: subject '%s' must be deleted without "
+                        "--permanent first\n", o->subject);
+    else if (rc == FR_ECONFLICT)
+        fprintf(stderr, "freshet schema delete: subject '%s' was deleted already; "
+                        "--permanent removes it for good\n", o->subject);
+    else
+        fprintf(stderr, "freshet schema delete: %s\n", reason[0] ? reason : fr_strerror(rc));
+    fr_buf_destroy(&d.list);
+    return rc ? 1 : 0;
+}
+
 int fr_schema_main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fputs(usage_text, stderr);
-        return 2;
-    }
-    const char *sub = argv[1];
-    if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
+    const char *sub = argc >= 2 ? argv[1] : NULL;
+    if (sub && (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help"))) {
         fputs(usage_text, stdout);
         return 0;
     }
+    if (!sub || sub[0] == '-')
+        return usage_error("missing subcommand: register, list, check or delete");
     int reg = !strcmp(sub, "register"), list = !strcmp(sub, "list"), chk = !strcmp(sub, "check");
-    if (!reg && !list && !chk)
-        return usage_error("unknown subcommand '%s'", sub);
+    int del = !strcmp(sub, "delete");
+    if (!reg && !list && !chk && !del)
+        return usage_error("unknown subcommand '%s': expected register, list, check or delete",
+                           sub);
     static const struct option lopts[] = {
         {"config", required_argument, NULL, 'c'}, {"subject", required_argument, NULL, 's'},
         {"file", required_argument, NULL, 'f'},   {"schema", required_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+        {"help", no_argument, NULL, 'h'},         {"permanent", no_argument, NULL, 'P'},
+        {NULL, 0, NULL, 0}};
     opts_t o = {0};
+    int permanent = 0;
     optind = 2;
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, "c:h", lopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":c:h", lopts, NULL)) != -1) {
         switch (ch) {
         case 'c': o.config = optarg; break;
         case 's': o.subject = optarg; break;
         case 'f': o.file = optarg; break;
         case 'j': o.schema = optarg; break;
+        case 'P': permanent = 1; break;
         case 'h': fputs(usage_text, stdout); return 0;
-        default: return usage_error("%s: bad option '%s'", sub, argv[optind - 1]);
+        case ':': return usage_error("%s: %s needs a value", sub, argv[optind - 1]);
+        default: return usage_error("%s: unknown option '%s'", sub, argv[optind - 1]);
         }
     }
     if (optind < argc)
@@ -249,9 +312,11 @@ int fr_schema_main(int argc, char **argv)
         return usage_error("%s: -c FILE is required", sub);
     if (!list && !o.subject)
         return usage_error("%s: --subject S is required", sub);
-    if (list && (o.file || o.schema))
+    if ((list || del) && (o.file || o.schema))
         return usage_error("%s: takes no schema", sub);
-    if (!list && !!o.file == !!o.schema)
+    if (permanent && !del)
+        return usage_error("%s: --permanent is for delete", sub);
+    if (!list && !del && !!o.file == !!o.schema)
         return usage_error("%s: give the schema with one of --file F or --schema JSON", sub);
     char reason[512];
     if (o.subject && fr_registry_subject_ok(o.subject, reason, sizeof reason))
@@ -276,6 +341,13 @@ int fr_schema_main(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         goto out;
     }
+    if ((list || chk) && !cfg->registry.url && !registry_exists(cfg)) {
+        fprintf(stderr,
+                "freshet schema %s: no schema registry at %s/registry (store.path of %s): "
+                "nothing was registered there yet\n",
+                sub, cfg->store.path, cfg->path);
+        goto out;
+    }
     int rc = fr_registry_open(cfg, &r, err, sizeof err);
     if (rc) {
         fprintf(stderr, "freshet schema: cannot open the schema registry: %s\n",
@@ -284,6 +356,7 @@ int fr_schema_main(int argc, char **argv)
     }
     status = list  ? cmd_list(r, &o)
              : reg ? cmd_register(r, &o, &schema)
+             : del ? cmd_delete(r, &o, permanent)
                    : cmd_check(r, &o, &schema);
 out:
     fr_registry_close(r);

@@ -4,7 +4,8 @@
  *
  * Pure request -> answer: no sockets here (serve.c owns HTTP).  The path is
  * split into at most MAX_SEGS percent-decoded segments, each at most
- * MAX_SEG bytes; the query string is read for defaultToGlobal only.  Errors
+ * MAX_SEG bytes; the query string is read for defaultToGlobal and
+ * permanent only.  Errors
  * are written as Confluent writes them, {"error_code":N,"message":"..."},
  * because Confluent clients read exactly that.
  */
@@ -60,6 +61,7 @@ typedef struct {
     char seg[MAX_SEGS][MAX_SEG + 1];
     int n;
     int default_to_global;
+    int permanent;
 } req_path_t;
 
 /* 0, or -1 for a malformed path (too many or too long segments, bad %). */
@@ -67,6 +69,7 @@ static int split_path(const char *path, req_path_t *rp)
 {
     rp->n = 0;
     rp->default_to_global = 0;
+    rp->permanent = 0;
     const char *q = strchr(path, '?');
     const char *end = q ? q : path + strlen(path);
     const char *p = path;
@@ -102,6 +105,8 @@ static int split_path(const char *path, req_path_t *rp)
             size_t n = amp ? (size_t)(amp - a) : strlen(a);
             if ((n == 20 && strncmp(a, "defaultToGlobal=true", 20) == 0))
                 rp->default_to_global = 1;
+            if ((n == 14 && strncmp(a, "permanent=true", 14) == 0))
+                rp->permanent = 1;
             a += n + (amp ? 1 : 0);
         }
     }
@@ -501,6 +506,28 @@ static int put_config(fr_registry_t *r, const char *subject, const char *body, s
     return rc ? answer_store(out, rc) : config_answer(out, "compatibility", (fr_compat_t)level);
 }
 
+static int add_deleted(void *ctx, int version)
+{
+    fr_buf_t *out = ctx;
+    return fr_buf_printf(out, "%s%d", out->len > 1 ? "," : "", version);
+}
+
+/* DELETE /subjects/{s}[?permanent=true]: the versions deleted, [1,2]. */
+static int delete_subject(fr_registry_t *r, const char *s, int permanent, fr_buf_t *out)
+{
+    char why[512];
+    fr_buf_reset(out);
+    int rc = fr_buf_addc(out, '[');
+    rc = rc ? rc : fr_registry_delete(r, s, permanent, add_deleted, out, why, sizeof why);
+    if (rc == FR_ENOTFOUND)
+        return answer_error(out, 404, 40401, "%s", why);
+    if (rc == FR_ECONFLICT)
+        return answer_error(out, 404, permanent ? 40405 : 40404, "%s", why);
+    if (rc)
+        return answer_store(out, rc);
+    return fr_buf_addc(out, ']') ? answer_store(out, FR_ENOMEM) : 200;
+}
+
 int fr_registry_http(fr_registry_t *r, const char *method, const char *path, const char *body,
                      size_t len, fr_buf_t *out)
 {
@@ -517,6 +544,7 @@ int fr_registry_http(fr_registry_t *r, const char *method, const char *path, con
         return answer_error(out, 503, 50001, "out of memory");
     int get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
     int post = !strcmp(method, "POST"), put = !strcmp(method, "PUT");
+    int del = !strcmp(method, "DELETE");
     int status = -1; /* -1: no route; -2: the route exists, not the method */
     if (split_path(path, rp)) {
         status = answer_error(out, 404, 404, "HTTP 404 Not Found");
@@ -530,7 +558,9 @@ int fr_registry_http(fr_registry_t *r, const char *method, const char *path, con
         } else if ((status = check_subject(s, out)) != 0) {
             /* answered */
         } else if (n == 2) {
-            status = post ? post_lookup(r, s, body, len, out) : -2;
+            status = post  ? post_lookup(r, s, body, len, out)
+                     : del ? delete_subject(r, s, rp->permanent, out)
+                           : -2;
         } else if (n == 3 && seg_is(rp, 2, "versions")) {
             status = get    ? get_versions(r, s, out)
                      : post ? post_register(r, s, body, len, out)

@@ -111,6 +111,9 @@ typedef struct fr_registry_ops {
                     size_t errlen);
     int (*versions)(fr_registry_t *r, const char *subject, fr_registry_version_fn fn, void *ctx,
                     char *err, size_t errlen);
+    /* reason is never NULL here */
+    int (*del)(fr_registry_t *r, const char *subject, int permanent, fr_registry_deleted_fn fn,
+               void *ctx, char *reason, size_t rlen);
     void (*close)(fr_registry_t *r);
 } fr_registry_ops_t;
 

@@ -560,6 +560,40 @@ static int rm_versions(fr_registry_t *r, const char *subject, fr_registry_versio
     return rc;
 }
 
+static int rm_delete(fr_registry_t *r, const char *subject, int permanent,
+                     fr_registry_deleted_fn fn, void *ctx, char *reason, size_t rlen)
+{
+    remote_t *m = r->impl;
+    fr_buf_t path;
+    resp_t res = {.status = 0};
+    json_t *doc = NULL;
+    int rc = subject_path(&path, "/subjects/", subject, permanent ? "?permanent=true" : "");
+    if (!rc)
+        rc = request(m, "DELETE", path.p, NULL, &res, reason, rlen);
+    if (!rc) {
+        doc = json_loadb(res.body.p ? res.body.p : "", res.body.len, JSON_DECODE_ANY, NULL);
+        rc = answer_rc(m, &res, reason, rlen);
+        json_int_t code = json_integer_value(json_object_get(doc, "error_code"));
+        if (rc == FR_ENOTFOUND && (code == 40404 || code == 40405))
+            rc = FR_ECONFLICT;
+    }
+    if (!rc && !json_is_array(doc)) {
+        snprintf(reason, rlen, "schema registry at %s: DELETE %s is not an array", m->url, path.p);
+        rc = FR_EUNAVAIL;
+    }
+    for (size_t i = 0; !rc && fn && i < json_array_size(doc); i++) {
+        json_t *jv = json_array_get(doc, i);
+        if (json_is_integer(jv) && json_integer_value(jv) > 0 &&
+            json_integer_value(jv) <= INT32_MAX)
+            rc = fn(ctx, (int)json_integer_value(jv));
+    }
+    latest_drop(m, subject);
+    json_decref(doc);
+    fr_buf_destroy(&res.body);
+    fr_buf_destroy(&path);
+    return rc;
+}
+
 static void rm_close(fr_registry_t *r)
 {
     remote_t *m = r->impl;
@@ -585,6 +619,7 @@ static const fr_registry_ops_t remote_ops = {
     .latest = rm_latest,
     .subjects = rm_subjects,
     .versions = rm_versions,
+    .del = rm_delete,
     .close = rm_close,
 };
 

@@ -87,7 +87,13 @@ static const char usage_text[] =
     "  --merchants N    number of merchants (default 5000)\n"
     "  --fraud-rate F   share of events in fraud-like bursts (default 0.005)\n"
     "  --jitter-ms MS   event times lag the clock by up to MS (default 2000)\n"
-    "  --help           this text\n";
+    "  --help           this text\n"
+    "Examples:\n"
+    "  freshet generate --count 5 --seed 7\n"
+    "  freshet generate --to kafka://127.0.0.1:9092/transactions --format avro \\\n"
+    "      -c examples/kafka/freshet.yaml --count 20000 --rate 5000\n"
+    "Exit status: 0 done; 1 failed (destination unreachable, events not\n"
+    "acknowledged, schema refused); 2 bad usage.\n";
 
 typedef struct run {
     /* options */
@@ -516,7 +522,8 @@ int fr_gen_cmd(int argc, char **argv)
     char badbuf[768];
     optind = 0; /* full re-initialisation: fr_gen_cmd may run more than once */
     int ch;
-    while (!bad && (ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+    opterr = 0;
+    while (!bad && (ch = getopt_long(argc, argv, ":c:h", opts, NULL)) != -1) {
         uint64_t u;
         double d;
         switch (ch) {
@@ -584,19 +591,28 @@ int fr_gen_cmd(int argc, char **argv)
                 bad = "--registry wants an http:// or https:// URL";
             break;
         case 'h': fputs(usage_text, stdout); return 0;
-        default: fputs(usage_text, stderr); return 2;
+        case ':':
+            fprintf(stderr,
+                    "freshet generate: %s needs a value; try `freshet generate --help`\n",
+                    argv[optind - 1]);
+            return 2;
+        default:
+            fprintf(stderr,
+                    "freshet generate: unknown option '%s'; try `freshet generate --help`\n",
+                    argv[optind - 1]);
+            return 2;
         }
     }
     if (!bad && optind < argc) {
-        fprintf(stderr, "freshet generate: unexpected argument '%s'\n", argv[optind]);
-        fputs(usage_text, stderr);
+        fprintf(stderr,
+                "freshet generate: unexpected argument '%s'; try `freshet generate --help`\n",
+                argv[optind]);
         return 2;
     }
     if (!bad)
         bad = check_kafka_opts(&r, badbuf, sizeof badbuf);
     if (bad) {
-        fprintf(stderr, "freshet generate: %s\n", bad);
-        fputs(usage_text, stderr);
+        fprintf(stderr, "freshet generate: %s; try `freshet generate --help`\n", bad);
         return 2;
     }
     if (!seeded)

@@ -75,8 +75,11 @@ static const char usage_text[] =
     "  positions are not read or changed: stop it during a backfill, and give a\n"
     "  history that ends where its position begins.  Refused events (malformed,\n"
     "  late, ...) go to the dead-letter queue (`freshet dlq list`).\n"
-    "  Exit status: 0 done; 1 failed, or an Avro file could not be read to its\n"
-    "  end; 2 bad usage.\n";
+    "Examples:\n"
+    "  freshet backfill -c my.yaml --source transactions --jsonl tx-05.jsonl tx-06.jsonl\n"
+    "  freshet backfill -c examples/kafka/freshet.yaml --from-kafka earliest --fresh\n"
+    "Exit status: 0 done; 1 failed, or an Avro file could not be read to its end;\n"
+    "2 bad usage.\n";
 
 static volatile sig_atomic_t g_stop;
 
@@ -103,8 +106,7 @@ static int usage_error(const char *fmt, const char *arg)
 {
     fputs("freshet backfill: ", stderr);
     fprintf(stderr, fmt, arg);
-    fputs("\n", stderr);
-    fputs(usage_text, stderr);
+    fputs("; try `freshet backfill --help`\n", stderr);
     return 2;
 }
 
@@ -134,7 +136,8 @@ static int parse_opts(int argc, char **argv, opts_t *o)
     const char *kafka_arg = NULL;
     optind = 0; /* full re-initialisation: the command may run more than once */
     int ch;
-    while ((ch = getopt_long(argc, argv, "c:vhq", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":c:vhq", opts, NULL)) != -1) {
         switch (ch) {
         case 'c': o->config = optarg; break;
         case 's': o->source = optarg; break;
@@ -155,7 +158,8 @@ static int parse_opts(int argc, char **argv, opts_t *o)
         case 'q': o->quiet = 1; break;
         case 'v': o->verbose = 1; break;
         case 'h': fputs(usage_text, stdout); return 1;
-        default: fputs(usage_text, stderr); return 2;
+        case ':': return usage_error("%s needs a value", argv[optind - 1]);
+        default: return usage_error("unknown option '%s'", argv[optind - 1]);
         }
     }
     for (int i = optind; i < argc; i++) {

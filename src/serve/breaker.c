@@ -31,7 +31,7 @@ static void trip(fr_breaker_t *b, int64_t now_ms)
     __atomic_add_fetch(&b->opened, 1, __ATOMIC_RELAXED);
 }
 
-void fr_breaker_done(fr_breaker_t *b, int ticket, bool ok, int64_t now_ms)
+int fr_breaker_done(fr_breaker_t *b, int ticket, bool ok, int64_t now_ms)
 {
     if (ticket == FR_BREAKER_PROBE) {
         __atomic_store_n(&b->fails, ok ? 0 : b->threshold, __ATOMIC_RELEASE);
@@ -40,21 +40,24 @@ void fr_breaker_done(fr_breaker_t *b, int ticket, bool ok, int64_t now_ms)
         else
             trip(b, now_ms);
         __atomic_store_n(&b->probing, 0, __ATOMIC_RELEASE);
-        return;
+        return ok ? FR_BREAKER_CLOSED : 0;
     }
     if (ticket != FR_BREAKER_PASS)
-        return;
+        return 0;
     if (ok) {
         __atomic_store_n(&b->fails, 0, __ATOMIC_RELEASE);
-        return;
+        return 0;
     }
     int fails = __atomic_add_fetch(&b->fails, 1, __ATOMIC_ACQ_REL);
     int64_t zero = 0;
     /* only the call that crosses the threshold while closed opens it */
     if (fails >= b->threshold &&
         __atomic_compare_exchange_n(&b->open_until, &zero, now_ms + b->open_ms, false,
-                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
         __atomic_add_fetch(&b->opened, 1, __ATOMIC_RELAXED);
+        return FR_BREAKER_OPENED;
+    }
+    return 0;
 }
 
 const char *fr_breaker_state(fr_breaker_t *b, int64_t now_ms)

@@ -30,8 +30,12 @@ enum { FR_BREAKER_DENY = 0, FR_BREAKER_PASS = 1, FR_BREAKER_PROBE = 2 };
  * PROBE (half-open: this caller is the one probe).  A PASS or PROBE ticket
  * must be reported with fr_breaker_done. */
 int fr_breaker_allow(fr_breaker_t *b, int64_t now_ms);
-/* Reports the outcome of an allowed call with its ticket. */
-void fr_breaker_done(fr_breaker_t *b, int ticket, bool ok, int64_t now_ms);
+/* Reports the outcome of an allowed call with its ticket.  Returns the
+ * transition it made, for the log: FR_BREAKER_OPENED when this failure
+ * opened a closed circuit, FR_BREAKER_CLOSED when this probe's success
+ * closed it, else 0 (a failed probe re-opening it is not a transition). */
+enum { FR_BREAKER_OPENED = 1, FR_BREAKER_CLOSED = 2 };
+int fr_breaker_done(fr_breaker_t *b, int ticket, bool ok, int64_t now_ms);
 /* "closed", "open" or "half_open". */
 const char *fr_breaker_state(fr_breaker_t *b, int64_t now_ms);
 

@@ -652,10 +652,24 @@ int fr_ingest_kafka(const fr_config_t *cfg, fr_kafka_producer_t *prod, int src, 
     fr_kafka_msg_t *msgs = NULL;
     size_t *voff = NULL;
     fr_record_proj_t pj = {0};
+    fr_kafka_writer_t *avro = NULL;
     int status = parse_body(cfg, src, body, len, &b, &recs, out);
     if (status)
         goto out;
     const fr_source_spec_t *spec = &cfg->sources[src];
+    size_t typed = 0;
+    for (size_t i = 0; i < b.n; i++)
+        typed += !b.evs[i].reason;
+    if (typed && spec->format == FR_FORMAT_AVRO) {
+        /* Avro: the topic's registered writer schema, or none: refused whole */
+        char why[1536];
+        int arc = fr_kafka_writer_get(prod, &avro, why, sizeof why);
+        if (arc) {
+            status = arc == FR_EUNAVAIL ? error_json(out, 503, "registry_unavailable", why)
+                                        : error_json(out, 409, "schema_incompatible", why);
+            goto out;
+        }
+    }
     int entity = -1; /* the key: the entity of the source's first view */
     for (size_t v = 0; v < cfg->nviews && entity < 0; v++)
         if (cfg->views[v].source == src)
@@ -663,10 +677,27 @@ int fr_ingest_kafka(const fr_config_t *cfg, fr_kafka_producer_t *prod, int src, 
     msgs = calloc(b.n ? b.n : 1, sizeof *msgs);
     voff = calloc(b.n + 1, sizeof *voff);
     int rc = !msgs || !voff ? FR_ENOMEM : fr_record_proj_identity(&pj, spec);
-    /* values: the event as it came (an NDJSON line), or re-serialised */
+    /* values: JSON sources and dead letters take the event as it came (an
+     * NDJSON line) or re-serialised; Avro sources the typed event written
+     * with the registered schema (an event it cannot hold is refused) */
     for (size_t i = 0; !rc && i < b.n; i++) {
-        const fr_append_event_t *ev = &b.evs[i];
+        fr_append_event_t *ev = &b.evs[i];
         voff[i] = vals_buf.len;
+        if (avro && !ev->reason) {
+            fr_value_t vals[FR_CONFIG_MAX_FIELDS];
+            int64_t ts;
+            fr_reject_t *rej = &b.rejs[i];
+            rc = fr_record_decode(&pj, ev->rec, ev->rec_len, vals, &ts);
+            if (!rc)
+                rc = fr_kafka_writer_encode(avro, vals, &vals_buf, rej);
+            if (rc == FR_ETYPE || rc == FR_EMISSING) {
+                ev->reason = rej->reason;
+                ev->detail = rej->detail;
+                rc = 0;
+            } else {
+                continue;
+            }
+        }
         if (ev->json && !ev->reason) {
             char *d = json_dumps(ev->json, JSON_COMPACT | JSON_ENCODE_ANY);
             rc = d ? fr_buf_addstr(&vals_buf, d) : FR_ENOMEM;
@@ -707,6 +738,8 @@ int fr_ingest_kafka(const fr_config_t *cfg, fr_kafka_producer_t *prod, int src, 
     if (!rc)
         rc = fr_kafka_produce(prod, msgs, b.n, 15000);
     free(keys);
+    fr_kafka_writer_put(prod, avro);
+    avro = NULL;
     if (rc == FR_ENOMEM) {
         status = error_json(out, 503, "overloaded", fr_strerror(rc));
         goto out;
@@ -757,6 +790,7 @@ int fr_ingest_kafka(const fr_config_t *cfg, fr_kafka_producer_t *prod, int src, 
     if (w)
         status = error_json(out, 500, "internal", "answer too large");
 out:
+    fr_kafka_writer_put(prod, avro);
     fr_record_proj_destroy(&pj);
     free(msgs);
     free(voff);

@@ -30,13 +30,18 @@ int fr_ingest(const fr_config_t *cfg, fr_elog_t *log, int src, const char *body,
 
 /*
  * Ingests body into Kafka source src: each accepted event is produced to
- * the source's topic as it came (an NDJSON line, or the object re-written
- * compactly), keyed by the entity of the source's first view; each refused
- * one to its dead-letter topic with the reason in headers.  Answers once
- * the brokers acknowledged all (200 {"accepted","rejected","partitions":
- * {"P":{"first","last"}},"errors"}; 400/422 as fr_ingest; 503 when some were
- * not acknowledged).  Lateness is judged later, by the processor, in
- * partition order.
+ * the source's topic, keyed by the entity of the source's first view: as
+ * it came (an NDJSON line, or the object re-written compactly) on a JSON
+ * source; on an Avro source typed and written Confluent-framed with the
+ * topic's registered writer schema (fr_kafka_writer_get; an event that
+ * schema cannot hold is refused).  Each refused event goes, as it came, to
+ * the dead-letter topic with the reason in headers.  Answers once the
+ * brokers acknowledged all (200 {"accepted","rejected","partitions":
+ * {"P":{"first","last"}},"errors"}; 400/422 as fr_ingest; 409
+ * schema_incompatible when the registry gives no schema freshet can write
+ * the source with, 503 registry_unavailable when it does not answer; 503
+ * when some were not acknowledged).  Lateness is judged later, by the
+ * processor, in partition order.
  */
 int fr_ingest_kafka(const fr_config_t *cfg, fr_kafka_producer_t *prod, int src, const char *body,
                     size_t len, fr_buf_t *out);

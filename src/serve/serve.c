@@ -174,6 +174,18 @@ static bool as_of_ok(int64_t as_of)
     return as_of >= FR_TS_MIN_MS && as_of <= FR_TS_MAX_MS;
 }
 
+/* Logs a transition of the circuit breaker (fr_breaker_done's answer). */
+static void log_breaker(fr_server_t *srv, int transition)
+{
+    if (transition == FR_BREAKER_OPENED)
+        fr_warn("store reads failing: circuit breaker open after %d failures in a row; feature "
+                "reads answer empty-window values (degraded) at once, a probe every %" PRId64
+                " ms",
+                srv->breaker.threshold, srv->breaker.open_ms);
+    else if (transition == FR_BREAKER_CLOSED)
+        fr_info("store reads work again: circuit breaker closed");
+}
+
 /*
  * Starts a store read unless the circuit is open.  Returns 0 with *rd in a
  * begun session, or an error (FR_ESTORE when the circuit is open): the
@@ -189,7 +201,7 @@ static int read_begin(fr_server_t *srv, fr_store_rd_t **rd, int *ticket)
     *rd = thread_rd(srv);
     int rc = *rd ? fr_store_rd_begin(*rd) : FR_ENOMEM;
     if (rc) {
-        fr_breaker_done(&srv->breaker, *ticket, false, fr_now_ms());
+        log_breaker(srv, fr_breaker_done(&srv->breaker, *ticket, false, fr_now_ms()));
         *ticket = FR_BREAKER_DENY;
         *rd = NULL;
     }
@@ -201,7 +213,7 @@ static void read_done(fr_server_t *srv, fr_store_rd_t *rd, int ticket, bool ok)
 {
     if (rd)
         fr_store_rd_end(rd);
-    fr_breaker_done(&srv->breaker, ticket, ok, fr_now_ms());
+    log_breaker(srv, fr_breaker_done(&srv->breaker, ticket, ok, fr_now_ms()));
 }
 
 /*
@@ -643,6 +655,13 @@ static enum MHD_Result get_status(fr_server_t *srv, struct MHD_Connection *c, in
                           pos.next_offset, pos.watermark, pos.committed_ms);
         else
             fr_buf_addstr(&b, ",\"committed_offset\":0");
+        uint64_t ndl; /* a Kafka source's: the messages in its dead-letter topic */
+        if (cfg->sources[s].kafka.enabled && srv->prod[s]) {
+            if (fr_kafka_producer_dlq_count(srv->prod[s], 1000, &ndl) == 0)
+                fr_buf_printf(&b, ",\"dead_letters\":%" PRIu64, ndl);
+            else
+                fr_buf_addstr(&b, ",\"dead_letters\":null");
+        }
         if (srv->o.log) {
             int64_t wm = fr_elog_watermark(srv->o.log, (int)s);
             fr_buf_printf(&b, ",\"log_end_offset\":%" PRIu64, fr_elog_end_offset(srv->o.log, (int)s));
@@ -989,6 +1008,14 @@ int fr_server_start(const fr_server_opts_t *opts, fr_server_t **out, char *err, 
     if (!opts->registry && !cfg->registry.url &&
         fr_registry_open(cfg, &srv->reg, srv->reg_err, sizeof srv->reg_err))
         fr_warn("schema registry: %s; its routes answer 503", srv->reg_err);
+    /* before the first request can come */
+    for (size_t s = 0; opts->log && s < cfg->nsources; s++) {
+        char perr[512] = "";
+        if (cfg->sources[s].kafka.enabled &&
+            fr_kafka_producer_open(cfg, (int)s, opts->registry ? opts->registry : srv->reg,
+                                   &srv->prod[s], perr, sizeof perr))
+            fr_warn("source %s: no HTTP ingest into Kafka: %s", cfg->sources[s].name, perr);
+    }
     srv->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE,
@@ -1002,18 +1029,14 @@ int fr_server_start(const fr_server_opts_t *opts, fr_server_t **out, char *err, 
         snprintf(err, errlen, "cannot listen on %s:%d (%s)", cfg->server.listen_host,
                  cfg->server.listen_port, strerror(errno));
         pthread_key_delete(srv->rd_key);
+        for (size_t s = 0; s < FR_CONFIG_MAX_SOURCES; s++)
+            fr_kafka_producer_close(srv->prod[s]);
         fr_registry_close(srv->reg);
         free(srv);
         return FR_EIO;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = info ? info->port : cfg->server.listen_port;
-    for (size_t s = 0; opts->log && s < cfg->nsources; s++) {
-        char perr[512] = "";
-        if (cfg->sources[s].kafka.enabled &&
-            fr_kafka_producer_open(cfg, (int)s, &srv->prod[s], perr, sizeof perr))
-            fr_warn("source %s: no HTTP ingest into Kafka: %s", cfg->sources[s].name, perr);
-    }
     *out = srv;
     return 0;
 }

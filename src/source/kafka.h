@@ -25,6 +25,10 @@
 #include <stdio.h>
 
 #include "config/config.h"
+#include "core/buf.h"
+#include "core/value.h"
+#include "event/event.h"
+#include "event/registry.h"
 #include "source/source.h"
 #include "store/store.h"
 
@@ -56,7 +60,10 @@ int fr_kafka_source_open_history(const fr_config_t *cfg, int src, int64_t from_m
 /*
  * Dead letters of source src (partition 0 of its dead-letter topic), as
  * NDJSON lines on out: dlq_offset, source, reason, detail, topic, partition,
- * offset, replayed (per the positions in store), payload.  0 or an error,
+ * offset (both null for events refused by HTTP ingest), replayed (per the
+ * positions in store), and payload (UTF-8 text)
+ * or payload_b64 (anything else: binary Avro).  Quiet: librdkafka's logs
+ * go to the debug log; unreachable brokers are one error.  0 or an error,
  * err filled.
  */
 int fr_kafka_dlq_list(const fr_config_t *cfg, int src, fr_store_t *store, FILE *out, char *err,
@@ -66,17 +73,20 @@ int fr_kafka_dlq_list(const fr_config_t *cfg, int src, fr_store_t *store, FILE *
  * Re-feeds source src's dead letters into its topic (each to the partition
  * it came from, with the FR_HDR_REPLAY_OF header), skipping those the
  * stored positions say are applied already.  The processors apply each
- * once, even when a replay is run again after failing half way.  0 or an
- * error, err filled; *replayed and *skipped count.
+ * once, even when a replay is run again after failing half way.  Events
+ * refused by HTTP ingest never reached the topic and are not replayed
+ * (counted in *ingest_refused).  0 or an error, err filled; *replayed and
+ * *skipped count.
  */
 int fr_kafka_dlq_replay(const fr_config_t *cfg, int src, fr_store_t *store, size_t *replayed,
-                        size_t *skipped, char *err, size_t errlen);
+                        size_t *skipped, size_t *ingest_refused, char *err, size_t errlen);
 
 /*
  * Where source src stands, from the store and the brokers, for any number
  * of processors: one NDJSON line per partition (committed_offset, epoch,
  * committed_ms, replayed, watermark, start_offset, end_offset, lag), then a
- * total line.  0 or an error, err filled.
+ * total line (partitions, lag, dlq_topic, dead_letters: the messages in the
+ * dead-letter topic).  0 or an error, err filled (one line).
  */
 int fr_kafka_status(const fr_config_t *cfg, int src, fr_store_t *store, FILE *out, char *err,
                     size_t errlen);
@@ -85,6 +95,17 @@ int fr_kafka_status(const fr_config_t *cfg, int src, fr_store_t *store, FILE *ou
  * A producer to source src's topic and dead-letter topic, for HTTP ingest
  * on a Kafka source.  Thread-safe: any number of request threads produce
  * through one producer (idempotent, acks=all).
+ *
+ * An Avro source's events are written Confluent-framed (magic 0, the
+ * schema id, the Avro body) with the writer schema registered for the
+ * topic, subject "<topic>-value" in reg: its latest version when freshet
+ * can write the source's fields with it (fr_avro_writer_new); else, as a
+ * Confluent serializer with auto-registration does, freshet's own schema
+ * for the source (fr_avro_schema_json: record "freshet.<source>") is
+ * registered there, which the registry accepts when it is the subject's
+ * first, already one of its versions, or compatible under the subject's
+ * level.  The choice is kept FR_REGISTRY_LATEST_TTL_MS, then made again;
+ * a failure is not kept.
  */
 typedef struct fr_kafka_producer fr_kafka_producer_t;
 
@@ -101,13 +122,39 @@ typedef struct fr_kafka_msg {
     int err; /* 0, or FR_EUNAVAIL: not acknowledged */
 } fr_kafka_msg_t;
 
-int fr_kafka_producer_open(const fr_config_t *cfg, int src, fr_kafka_producer_t **out, char *err,
-                           size_t errlen);
+/* reg (borrowed; it must outlive the producer) is needed by Avro sources
+ * only; NULL otherwise. */
+int fr_kafka_producer_open(const fr_config_t *cfg, int src, fr_registry_t *reg,
+                           fr_kafka_producer_t **out, char *err, size_t errlen);
 void fr_kafka_producer_close(fr_kafka_producer_t *p);
 /* Produces msgs[n] and waits until every one is acknowledged or failed
  * (within about timeout_ms).  0 when all were acknowledged, else
  * FR_EUNAVAIL (see each message's err). */
 int fr_kafka_produce(fr_kafka_producer_t *p, fr_kafka_msg_t *msgs, size_t n, int timeout_ms);
+
+/*
+ * Avro sources: the writer for one request's events (see above).  0 with
+ * *w, to be given back with fr_kafka_writer_put; FR_EUNAVAIL (the registry
+ * did not answer) or FR_ECONFLICT (no schema freshet can write the source
+ * with: the subject's latest cannot hold its fields and the registry
+ * refuses freshet's own), with why (one line) saying which and why.
+ */
+typedef struct fr_kafka_writer fr_kafka_writer_t;
+int fr_kafka_writer_get(fr_kafka_producer_t *p, fr_kafka_writer_t **w, char *why, size_t whylen);
+void fr_kafka_writer_put(fr_kafka_producer_t *p, fr_kafka_writer_t *w);
+/* Messages in the source's dead-letter topic (partition 0: end minus
+ * start), asked of the brokers at most once a second (the last answer is
+ * kept that long).  0 with *n; FR_EUNAVAIL when they did not answer within
+ * timeout_ms.  Thread-safe. */
+int fr_kafka_producer_dlq_count(fr_kafka_producer_t *p, int timeout_ms, uint64_t *n);
+
+/* The schema id events are framed with. */
+uint32_t fr_kafka_writer_id(const fr_kafka_writer_t *w);
+/* Appends vals (the source's fields) as one Confluent-framed message; as
+ * fr_avro_writer_encode otherwise (out keeps what it held before on a
+ * refusal).  Any number of threads may encode with one writer. */
+int fr_kafka_writer_encode(const fr_kafka_writer_t *w, const fr_value_t *vals, fr_buf_t *out,
+                           fr_reject_t *rej);
 
 /* Sets the properties of the source's kafka: block on conf (librdkafka's
  * rd_kafka_conf_t), skipping those the client kind rejects when lenient.

@@ -11,6 +11,13 @@
  * tool that dies half way and is run again therefore re-feeds what may
  * already be on its way, and the processor applies each dead letter once.
  * The tool itself skips what the stored positions say is applied.
+ * Events refused by HTTP ingest never reached the topic (partition header
+ * -1): they are listed, with a null partition, but not replayed.
+ *
+ * These are command-line tools: librdkafka's own log lines go to the debug
+ * log (freshet -v), and an unreachable cluster is one error naming the
+ * brokers, after METADATA_TIMEOUT_MS.  A payload that is not UTF-8 text
+ * (binary Avro) is listed as base64.
  */
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>
@@ -22,9 +29,11 @@
 #include "core/err.h"
 #include "core/jw.h"
 #include "core/log.h"
+#include "core/utf8.h"
 #include "source/kafka.h"
 
 #define MAX_PARTS 65536
+#define METADATA_TIMEOUT_MS 5000
 
 typedef struct {
     const fr_config_t *cfg;
@@ -36,6 +45,13 @@ typedef struct {
     char *err;
     size_t errlen;
 } dlq_t;
+
+static void quiet_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    (void)level;
+    fr_debug("kafka %s: %s", fac, buf);
+}
 
 static rd_kafka_t *client(const fr_kafka_spec_t *k, rd_kafka_type_t type, char *err,
                           size_t errlen)
@@ -55,6 +71,7 @@ static rd_kafka_t *client(const fr_kafka_spec_t *k, rd_kafka_type_t type, char *
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
+    rd_kafka_conf_set_log_cb(conf, quiet_log);
     rd_kafka_t *rk = rd_kafka_new(type, conf, e, sizeof e);
     if (!rk)
         snprintf(err, errlen, "kafka client: %s", e);
@@ -81,7 +98,7 @@ static int dlq_open(dlq_t *d, const fr_config_t *cfg, int src, fr_store_t *store
         return FR_EUNAVAIL;
     rd_kafka_topic_t *t = rd_kafka_topic_new(d->cons, d->spec->kafka.topic, NULL);
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t e = t ? rd_kafka_metadata(d->cons, 0, t, &md, 10000)
+    rd_kafka_resp_err_t e = t ? rd_kafka_metadata(d->cons, 0, t, &md, METADATA_TIMEOUT_MS)
                               : RD_KAFKA_RESP_ERR__INVALID_ARG;
     if (!e && md->topic_cnt == 1 && !md->topics[0].err)
         d->nparts = md->topics[0].partition_cnt;
@@ -91,8 +108,17 @@ static int dlq_open(dlq_t *d, const fr_config_t *cfg, int src, fr_store_t *store
         rd_kafka_metadata_destroy(md);
     if (t)
         rd_kafka_topic_destroy(t);
+    if (e == RD_KAFKA_RESP_ERR__TRANSPORT || e == RD_KAFKA_RESP_ERR__TIMED_OUT ||
+        e == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        snprintf(err, errlen,
+                 "source %s: the Kafka brokers at %s did not answer within %d s (%s); is the "
+                 "cluster up?",
+                 d->spec->name, d->spec->kafka.brokers, METADATA_TIMEOUT_MS / 1000,
+                 rd_kafka_err2str(e));
+        return FR_EUNAVAIL;
+    }
     if (e || d->nparts <= 0 || d->nparts > MAX_PARTS) {
-        snprintf(err, errlen, "topic %s: %s", d->spec->kafka.topic,
+        snprintf(err, errlen, "source %s: topic %s: %s", d->spec->name, d->spec->kafka.topic,
                  e ? rd_kafka_err2str(e) : "no partitions");
         return FR_EUNAVAIL;
     }
@@ -188,7 +214,7 @@ static int dlq_scan(dlq_t *d, int (*fn)(dlq_t *d, rd_kafka_message_t *m, int32_t
             !strcmp(t, d->spec->kafka.topic) && header(m, FR_DLQ_HDR_PARTITION, p, sizeof p) == 0) {
             char *end;
             long part = strtol(p, &end, 10);
-            if (!*end && part >= 0 && part < d->nparts)
+            if (p[0] && !*end && part >= -1 && part < d->nparts) /* -1: refused at ingest */
                 rc = fn(d, m, (int32_t)part, ctx);
         }
         rd_kafka_message_destroy(m);
@@ -216,15 +242,19 @@ static int list_one(dlq_t *d, rd_kafka_message_t *m, int32_t part, void *ctx)
     header(m, FR_DLQ_HDR_OFFSET, h, sizeof h);
     char *end;
     unsigned long long off = strtoull(h, &end, 10);
-    rc = rc ? rc
-            : fr_buf_printf(&b, ",\"partition\":%" PRId32, part) ||
-                      (h[0] && !*end ? fr_buf_printf(&b, ",\"offset\":%llu", off)
-                                     : fr_buf_addstr(&b, ",\"offset\":null"))
-                  ? FR_ENOMEM
-                  : 0;
+    if (!rc && part < 0)
+        rc = fr_buf_addstr(&b, ",\"partition\":null,\"offset\":null");
+    else
+        rc = rc ? rc
+                : fr_buf_printf(&b, ",\"partition\":%" PRId32, part) ||
+                          (h[0] && !*end ? fr_buf_printf(&b, ",\"offset\":%llu", off)
+                                         : fr_buf_addstr(&b, ",\"offset\":null"))
+                      ? FR_ENOMEM
+                      : 0;
     rc = rc ? rc
             : fr_buf_printf(&b, ",\"replayed\":%s,",
-                            (uint64_t)m->offset < d->replayed[part] ? "true" : "false");
+                            part >= 0 && (uint64_t)m->offset < d->replayed[part] ? "true"
+                                                                                 : "false");
     /* byte for byte: base64 when the message is not UTF-8 text */
     rc = rc ? rc : fr_jw_payload(&b, m->payload ? m->payload : "", m->len);
     rc = rc ? rc : fr_buf_addstr(&b, "}\n");
@@ -249,7 +279,7 @@ int fr_kafka_dlq_list(const fr_config_t *cfg, int src, fr_store_t *store, FILE *
 
 typedef struct {
     rd_kafka_t *prod;
-    size_t replayed, skipped;
+    size_t replayed, skipped, ingest;
     int failed;
 } replay_t;
 
@@ -264,6 +294,10 @@ static void replay_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 static int replay_one(dlq_t *d, rd_kafka_message_t *m, int32_t part, void *ctx)
 {
     replay_t *r = ctx;
+    if (part < 0) { /* refused at HTTP ingest: it never reached the topic */
+        r->ingest++;
+        return 0;
+    }
     if ((uint64_t)m->offset < d->replayed[part]) {
         r->skipped++;
         return 0;
@@ -291,9 +325,9 @@ static int replay_one(dlq_t *d, rd_kafka_message_t *m, int32_t part, void *ctx)
 }
 
 int fr_kafka_dlq_replay(const fr_config_t *cfg, int src, fr_store_t *store, size_t *replayed,
-                        size_t *skipped, char *err, size_t errlen)
+                        size_t *skipped, size_t *ingest_refused, char *err, size_t errlen)
 {
-    *replayed = *skipped = 0;
+    *replayed = *skipped = *ingest_refused = 0;
     dlq_t d;
     replay_t r = {0};
     int rc = dlq_open(&d, cfg, src, store, err, errlen);
@@ -334,6 +368,7 @@ int fr_kafka_dlq_replay(const fr_config_t *cfg, int src, fr_store_t *store, size
     dlq_close(&d);
     *replayed = r.replayed;
     *skipped = r.skipped;
+    *ingest_refused = r.ingest;
     return rc;
 }
 
@@ -388,9 +423,21 @@ int fr_kafka_status(const fr_config_t *cfg, int src, fr_store_t *store, FILE *ou
         fr_store_rd_end(rd);
         fr_store_rd_free(rd);
     }
-    if (!rc)
-        fprintf(out, "{\"source\":\"%s\",\"partitions\":%" PRId32 ",\"lag\":%" PRIu64 "}\n",
+    if (!rc) {
+        /* the dead-letter topic's messages (partition 0, start to end) */
+        int64_t lo = 0, hi = 0;
+        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
+            d.cons, d.spec->kafka.dlq_topic, 0, &lo, &hi, METADATA_TIMEOUT_MS);
+        fprintf(out, "{\"source\":\"%s\",\"partitions\":%" PRId32 ",\"lag\":%" PRIu64,
                 d.spec->name, d.nparts, total);
+        fprintf(out, ",\"dlq_topic\":\"%s\",\"dead_letters\":", d.spec->kafka.dlq_topic);
+        if (!e)
+            fprintf(out, "%" PRId64 "}\n", hi > lo ? hi - lo : 0);
+        else if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+            fputs("0}\n", out);
+        else
+            fprintf(out, "null,\"dlq_error\":\"%s\"}\n", rd_kafka_err2str(e));
+    }
     dlq_close(&d);
     return rc;
 }

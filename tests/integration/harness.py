@@ -306,9 +306,10 @@ class Server:
         assert self.proc is None or self.proc.poll() is not None, "already running"
         with open(self.log, "ab") as lf:
             lf.write(("---- start %d: %s\n" % (self.starts + 1, time.strftime("%H:%M:%S"))).encode())
+            # (`process` serves no HTTP: it takes no --listen)
+            listen = [] if self.cmd == "process" else ["--listen", "127.0.0.1:%d" % self.port]
             self.proc = subprocess.Popen(
-                [freshet_bin(), self.cmd, "-c", self.config, "--listen",
-                 "127.0.0.1:%d" % self.port] + self.extra_args,
+                [freshet_bin(), self.cmd, "-c", self.config] + listen + self.extra_args,
                 stdout=lf, stderr=lf, stdin=subprocess.DEVNULL, cwd=self.dir,
                 env=sanitizer_env(), start_new_session=True)
         self.starts += 1

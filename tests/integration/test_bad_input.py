@@ -383,7 +383,7 @@ def main():
                  seqs)
         H.expect(srv.dlq(source="ev") == rows, "dlq list --source ev differs")
         rc, out, err = srv.cli(["dlq", "list", "--source", "other"])
-        H.expect(rc == 1 and "no source named 'other'" in err and not out,
+        H.expect(rc == 2 and "no source named 'other'" in err and not out,
                  "dlq list --source other: exit %r, %r %r", rc, out, err)
 
     with r.case("still_healthy"):

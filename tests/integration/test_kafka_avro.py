@@ -13,6 +13,7 @@ registered in freshet's embedded schema registry over its REST API.
 - malformed Avro (truncated, absurd declared lengths) and oversized messages
   are dead letters; nothing crashes (the suite runs under ASan).
 """
+import base64
 import io
 import json
 import os
@@ -235,6 +236,26 @@ def main():
             H.expect(by_key.get(tag) == "malformed_avro", "%s: reason %r (all: %r)", tag,
                      by_key.get(tag), by_key)
         H.expect(not any(x["replayed"] for x in rows), "replayed before any replay: %r", rows)
+        # payloads byte for byte: binary ones as base64, text as text
+        for tag, v in bad.items():
+            (dp, do) = delivered[tag]
+            x = [y for y in rows if (y["partition"], y["offset"]) == (dp, do)][0]
+            if "payload_b64" in x:
+                got = base64.b64decode(x["payload_b64"])
+            else:
+                got = x["payload"].encode()
+            H.expect(got == v, "%s: payload %r, produced %r", tag, got[:40], v[:40])
+        H.expect(any("payload_b64" in x for x in rows), "no binary payload as base64: %r",
+                 rows[:2])
+        # without --source: every source's dead letters (this one's topic)
+        rc, out2, err = srv.cli(["dlq", "list"])
+        H.expect(rc == 0 and out2 == out, "dlq list without --source: %d %r %r", rc,
+                 out2[:300], err[:300])
+        # freshet status counts them per Kafka source
+        rc, out3, err = srv.cli(["status"])
+        summary = [json.loads(x) for x in out3.splitlines() if '"dead_letters"' in x]
+        H.expect(rc == 0 and summary and summary[-1]["dead_letters"] == len(bad),
+                 "status: %d %r %r", rc, out3[-400:], err[:300])
 
     with r.case("register_missing_schema_then_replay_applies_once"):
         resp = register(srv.http, "atx-value", V4)

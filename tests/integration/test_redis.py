@@ -141,6 +141,9 @@ def outage(r):
         H.expect(slowest < 3.0, "a request took %.2f s while Redis was down", slowest)
         ready = srv.http.get("/readyz")
         H.expect(ready.status == 503, "/readyz while Redis is down: %r", ready)
+        with open(srv.log, "rb") as f:
+            log = f.read().decode("utf-8", "replace")
+        H.expect("circuit breaker open" in log, "the breaker opened without a log line")
         # ingest goes on: the log is local
         send(tx[half:], "tx")
     with r.case("outage_recovers_exactly"):
@@ -163,6 +166,9 @@ def outage(r):
                     bad.append("%s/%s: %s" % (v, k, "; ".join(errs[:4])))
         H.expect(not bad, "%d entities differ after the outage:\n  %s", len(bad),
                  "\n  ".join(bad[:8]))
+        with open(srv.log, "rb") as f:
+            log = f.read().decode("utf-8", "replace")
+        H.expect("circuit breaker closed" in log, "the breaker closed without a log line")
         st = srv.http.status()
         H.expect(H.source_status(st, "tx")["committed_offset"] == sent["tx"],
                  "committed offset after recovery: %r", st)

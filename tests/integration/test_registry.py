@@ -2,7 +2,9 @@
 """Schema registry: the Confluent REST subset of a running `freshet serve`
 driven with urllib the way a Confluent client drives it (same paths, headers
 and bodies as confluent_kafka's SchemaRegistryClient); `freshet schema
-register|list|check` against the embedded registry while the server runs;
+register|list|check|delete` against the embedded registry while the server
+runs; DELETE /subjects/{s} soft, then ?permanent=true, with Confluent's
+error codes;
 and external mode: a second freshet configured with schema_registry.url
 pointing at the first, whose CLI goes over HTTP and sees the same registry,
 whose server refuses registry routes with a pointer to the URL, and a
@@ -246,7 +248,8 @@ def main():
         rc, out, err = H.run_cli(["schema", "register", "--help"])
         H.expect(rc == 0 and "usage" in out, "register --help: %d", rc)
         rc, out, err = H.run_cli(["schema"])
-        H.expect(rc == 2 and "usage" in err, "no subcommand: %d %r", rc, err[:200])
+        H.expect(rc == 2 and err.startswith("freshet schema: missing subcommand") and
+                 err.count("\n") == 1, "no subcommand: %d %r", rc, err[:200])
         rc, out, err = H.run_cli(["schema", "frob", "-c", srv.config])
         H.expect(rc == 2 and "frob" in err, "frob: %d %r", rc, err[:200])
         rc, out, err = srv.cli(["schema", "register", "--file", f_v4])
@@ -355,6 +358,14 @@ def main():
                  "register incompatible: %d %r", rc, err[:400])
         rc, out, err = ext.cli(["schema", "check", "--subject", "clicks-value", "--file", f_ext1])
         H.expect(rc == 0, "check same: %d %r", rc, err[:300])
+        rc, out, err = ext.cli(["schema", "register", "--subject", "ext-del-value", "--file",
+                                f_ext1])
+        H.expect(rc == 0, "register: %d %r", rc, err[:300])
+        rc, out, err = ext.cli(["schema", "delete", "--subject", "ext-del-value"])
+        H.expect(rc == 0 and "soft deleted version 1" in out, "external delete: %d %r %r", rc,
+                 out, err[:300])
+        st, j, _ = c.request("GET", "subjects/ext-del-value/versions")
+        H.expect(st == 404, "deleted over HTTP, still there: %d %r", st, j)
 
     with r.case("external_server_refuses_registry_routes"):
         ext.start()
@@ -384,6 +395,49 @@ def main():
         H.expect(rc == 1 and "unavailable" in err, "silent: %d %r", rc, err[:300])
         H.expect(took < 10, "silent registry: the CLI took %.1f s with timeout_ms 500", took)
         s.close()
+
+    with r.case("rest_delete_soft_then_permanent"):
+        # the recovery from a schema freshet cannot follow (another record name)
+        f_tmp = write(os.path.join(tmp, "gone.avsc"),
+                      {"type": "record", "name": "Transaction", "fields": [
+                          {"name": "k", "type": "string"}]})
+        rc, out, err = srv.cli(["schema", "register", "--subject", "gone-value", "--file",
+                                f_tmp])
+        H.expect(rc == 0, "register: %d %r", rc, err[:300])
+        gone_id = cli_id(out)
+        st, j, _ = c.request("DELETE", "subjects/gone-value?permanent=true")
+        H.expect(st == 404 and j.get("error_code") == 40405, "permanent first: %d %r", st, j)
+        st, j, _ = c.request("DELETE", "subjects/gone-value")
+        H.expect(st == 200 and j == [1], "soft delete: %d %r", st, j)
+        st, j, _ = c.request("GET", "subjects")
+        H.expect("gone-value" not in j, "a soft-deleted subject is listed: %r", j)
+        st, j, _ = c.request("GET", "schemas/ids/%d" % gone_id)
+        H.expect(st == 200 and "Transaction" in j.get("schema", ""),
+                 "soft-deleted schema unreadable by id: %d %r", st, j)
+        st, j, _ = c.request("DELETE", "subjects/gone-value")
+        H.expect(st == 404 and j.get("error_code") == 40404, "soft twice: %d %r", st, j)
+        st, j, _ = c.request("DELETE", "subjects/gone-value?permanent=true")
+        H.expect(st == 200 and j == [1], "permanent: %d %r", st, j)
+        st, j, _ = c.request("DELETE", "subjects/gone-value?permanent=true")
+        H.expect(st == 404 and j.get("error_code") == 40401, "permanent twice: %d %r", st, j)
+
+    with r.case("cli_delete"):
+        rc, out, err = srv.cli(["schema", "register", "--subject", "del-value", "--file", f_v4])
+        H.expect(rc == 0, "register: %d %r", rc, err[:300])
+        rc, out, err = srv.cli(["schema", "delete", "--subject", "del-value", "--permanent"])
+        H.expect(rc == 1 and "without --permanent first" in err, "permanent first: %d %r", rc,
+                 err[:300])
+        rc, out, err = srv.cli(["schema", "delete", "--subject", "del-value"])
+        H.expect(rc == 0 and "soft deleted version 1" in out, "soft: %d %r %r", rc, out, err)
+        rc, out, err = srv.cli(["schema", "delete", "--subject", "del-value"])
+        H.expect(rc == 1 and "deleted already" in err, "again: %d %r", rc, err[:300])
+        rc, out, err = srv.cli(["schema", "delete", "--subject", "del-value", "--permanent"])
+        H.expect(rc == 0 and "permanently deleted version 1" in out, "permanent: %d %r %r", rc,
+                 out, err)
+        rc, out, err = srv.cli(["schema", "delete", "--subject", "del-value"])
+        H.expect(rc == 1 and "no subject 'del-value'" in err, "gone: %d %r", rc, err[:300])
+        rc, out, err = srv.cli(["schema", "delete", "--subject", "x", "--file", f_v4])
+        H.expect(rc == 2 and err.count("\n") == 1, "delete with a schema: %d %r", rc, err)
 
     if ext.alive():
         H.check_clean_stop(r, ext, "external_clean_shutdown")

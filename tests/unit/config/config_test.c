@@ -81,7 +81,7 @@ Test(example, loads_with_the_expected_structure)
     fr_config_t *cfg = load_ok("examples/fraud/freshet.yaml");
     cr_assert_str_eq(cfg->path, "examples/fraud/freshet.yaml");
     cr_assert_eq(cfg->store.backend, FR_STORE_LMDB);
-    cr_assert_str_eq(cfg->store.path, "./data");
+    cr_assert_str_eq(cfg->store.path, "examples/fraud/data"); /* ./data beside the file */
     cr_assert_str_eq(cfg->server.listen_host, "127.0.0.1");
     cr_assert_eq(cfg->server.listen_port, 8080);
     cr_assert_eq(cfg->processor.commit_interval_ms, 50);
@@ -154,7 +154,7 @@ Test(defaults, apply_when_keys_are_absent)
 {
     fr_config_t *cfg = load_ok(FILES "base.yaml");
     cr_assert_eq(cfg->store.backend, FR_STORE_LMDB);
-    cr_assert_str_eq(cfg->store.path, "./data");
+    cr_assert_str_eq(cfg->store.path, FILES "data");
     cr_assert_eq(cfg->store.map_size_bytes, 64ull << 30);
     cr_assert_str_eq(cfg->store.redis_url, "redis://127.0.0.1:6379");
     cr_assert_not(cfg->store.redis_cluster);
@@ -600,6 +600,57 @@ Test(limits, too_large_file)
     cr_assert_eq(rc, FR_ECONFIG);
     cr_assert_null(cfg);
     cr_assert_not_null(strstr(err, "is larger than 4194304 bytes"), "%s", err);
+}
+
+/* Writes text to dir/name; returns the path in a static buffer. */
+static const char *write_file(const char *dir, const char *name, const char *text)
+{
+    static char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "%s", path);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+Test(store_path, relative_to_the_file_not_the_current_directory)
+{
+    char dir[] = "/tmp/freshet-config-test-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    static const char *const cases[][2] = {
+        {"./data", "/data"},   {"data", "/data"},         {"./a/b", "/a/b"},
+        {"../x", "/../x"},     {"./", ""},                {".", ""},
+        {"/abs/dir", NULL}, /* absolute: kept */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[512], want[600];
+        snprintf(text, sizeof text,
+                 "store: { path: \"%s\" }\n"
+                 "sources:\n  - { name: s, timestamp: ts, fields: [{name: ts, type: long}] }\n",
+                 cases[i][0]);
+        const char *p = write_file(dir, "c.yaml", text);
+        fr_config_t *cfg = load_ok(p);
+        snprintf(want, sizeof want, "%s%s", cases[i][1] ? dir : "", cases[i][1] ? cases[i][1] : cases[i][0]);
+        cr_assert_str_eq(cfg->store.path, want, "path: %s", cases[i][0]);
+        fr_config_free(cfg);
+        unlink(p);
+    }
+    /* no store section: the default ./data, beside the file too */
+    const char *p = write_file(dir, "d.yaml",
+                               "sources:\n  - { name: s, timestamp: ts, fields: [{name: ts, type: long}] }\n");
+    fr_config_t *cfg = load_ok(p);
+    char want[600];
+    snprintf(want, sizeof want, "%s/data", dir);
+    cr_assert_str_eq(cfg->store.path, want);
+    fr_config_free(cfg);
+    unlink(p);
+    rmdir(dir);
+    /* a file in the current directory: as written; fr_config_parse: as written */
+    cfg = parse_ok("store: { path: ./here }\n"
+                   "sources:\n  - { name: s, timestamp: ts, fields: [{name: ts, type: long}] }\n");
+    cr_assert_str_eq(cfg->store.path, "./here");
+    fr_config_free(cfg);
 }
 
 Test(limits, err_may_be_null)

@@ -1332,3 +1332,289 @@ Test(avro, container_file_errors)
     unlink(cut_path);
     unlink(path);
 }
+
+/* ---- writing with a registered schema (fr_avro_writer_*) ------------------ */
+
+static fr_avro_writer_t *writer(const fr_source_spec_t *src, const char *schema)
+{
+    fr_avro_writer_t *w = NULL;
+    int rc = fr_avro_writer_new(src, schema, strlen(schema), &w, err, sizeof err);
+    cr_assert_eq(rc, 0, "rc %d: %s\nschema %s", rc, err, schema);
+    return w;
+}
+
+static int writer_rc(const fr_source_spec_t *src, const char *schema)
+{
+    fr_avro_writer_t *w = (fr_avro_writer_t *)1;
+    int rc = fr_avro_writer_new(src, schema, strlen(schema), &w, err, sizeof err);
+    cr_assert(rc ? w == NULL : w != NULL);
+    fr_avro_writer_free(rc ? NULL : w);
+    return rc;
+}
+
+Test(avro, writer_with_freshets_own_schema_writes_what_fr_avro_encode_writes)
+{
+    fr_buf_t sch, a, b;
+    fr_buf_init(&sch, 1 << 16);
+    fr_buf_init(&a, 1 << 16);
+    fr_buf_init(&b, 1 << 16);
+    cr_assert_eq(fr_avro_schema_json(orders, &sch), 0);
+    fr_avro_writer_t *w = writer(orders, sch.p);
+    static const char *strs[] = {"", "a", "日本語", "x y"};
+    for (int iter = 0; iter < 2000; iter++) {
+        fr_value_t in[O_N];
+        in[O_ID] = S(strs[rnd() % 4]);
+        in[O_AMOUNT] = D((double)(int64_t)rnd() / 7.0);
+        in[O_QTY] = rnd() % 3 ? L((int64_t)rnd()) : N;
+        in[O_STATUS] = rnd() % 3 ? S(strs[rnd() % 4]) : N;
+        in[O_EXPRESS] = B(rnd() & 1);
+        in[O_COUNTRY] = rnd() % 2 ? S(strs[rnd() % 4]) : N;
+        in[O_TS] = L((int64_t)(rnd() % 4000000000u));
+        fr_buf_reset(&a);
+        fr_buf_reset(&b);
+        fr_reject_t rej;
+        cr_assert_eq(fr_avro_encode(orders, in, &a), 0);
+        cr_assert_eq(fr_avro_writer_encode(w, in, &b, &rej), 0, "%s", rej.detail);
+        cr_assert(a.len == b.len && !memcmp(a.p, b.p, a.len), "iteration %d differs", iter);
+    }
+    fr_avro_writer_free(w);
+    fr_buf_destroy(&sch);
+    fr_buf_destroy(&a);
+    fr_buf_destroy(&b);
+}
+
+/* Another producer's shape: other names, order and types, fields freshet
+ * lacks (with defaults of every kind it writes). */
+static const char *shop_schema =
+    "{\"type\":\"record\",\"name\":\"Order\",\"namespace\":\"shop\",\"fields\":["
+    "{\"name\":\"ts\",\"type\":\"long\"},"
+    "{\"name\":\"note\",\"type\":[\"null\",\"string\"],\"default\":null},"
+    "{\"name\":\"order_id\",\"type\":\"bytes\"},"
+    "{\"name\":\"amount\",\"type\":\"float\"},"
+    "{\"name\":\"qty\",\"type\":[\"null\",\"int\",\"long\"],\"default\":null},"
+    "{\"name\":\"status\",\"type\":{\"type\":\"enum\",\"name\":\"Status\","
+    "\"symbols\":[\"new\",\"paid\"]},\"default\":\"paid\"},"
+    "{\"name\":\"express\",\"type\":\"boolean\"},"
+    "{\"name\":\"country\",\"type\":[\"null\",\"string\"],\"default\":null},"
+    "{\"name\":\"tags\",\"type\":{\"type\":\"array\",\"items\":\"string\"},"
+    "\"default\":[\"a\",\"bc\"]},"
+    "{\"name\":\"attrs\",\"type\":{\"type\":\"map\",\"values\":\"long\"},\"default\":{\"k\":-5}},"
+    "{\"name\":\"md5\",\"type\":{\"type\":\"fixed\",\"name\":\"M\",\"size\":2},"
+    "\"default\":\"\\u00ff\\u0001\"},"
+    "{\"name\":\"rate\",\"type\":[\"double\",\"null\"],\"default\":0.5}]}";
+
+/* Reads body with avro-c's own reader of schema (independent of freshet's
+ * walker); returns the record (w_destroy it). */
+static void avro_c_read(w_t *w, const char *schema, const void *body, size_t n)
+{
+    w_init(w, schema);
+    avro_reader_t rd = avro_reader_memory(body, (int64_t)n);
+    cr_assert_eq(avro_value_read(rd, &w->v), 0, "%s", avro_strerror());
+    avro_reader_free(rd);
+}
+
+static int64_t get_long(avro_value_t *rec, const char *name)
+{
+    avro_value_t f = field(rec, name);
+    int64_t x = 0;
+    int32_t i = 0;
+    if (avro_value_get_type(&f) == AVRO_INT32) {
+        cr_assert_eq(avro_value_get_int(&f, &i), 0);
+        return i;
+    }
+    cr_assert_eq(avro_value_get_long(&f, &x), 0, "%s", name);
+    return x;
+}
+
+/* The branch a union field took, and its value in *b. */
+static int union_branch(avro_value_t *rec, const char *name, avro_value_t *b)
+{
+    avro_value_t f = field(rec, name);
+    int d = -1;
+    cr_assert_eq(avro_value_get_discriminant(&f, &d), 0, "%s", name);
+    cr_assert_eq(avro_value_get_current_branch(&f, b), 0);
+    return d;
+}
+
+Test(avro, writer_with_another_producers_schema_is_read_back_by_avro_c_and_freshet)
+{
+    fr_avro_writer_t *w = writer(orders, shop_schema);
+    fr_avro_proj_t *pj = proj(orders, shop_schema);
+    fr_buf_t b;
+    fr_buf_init(&b, 1 << 16);
+    fr_reject_t rej;
+    /* status "new", country set */
+    fr_value_t in[O_N] = {S("o-1"), D(12.5), L(7), S("new"), B(1), S("FR"), L(1700000000)};
+    cr_assert_eq(fr_avro_writer_encode(w, in, &b, &rej), 0, "%s", rej.detail);
+    w_t r;
+    avro_c_read(&r, shop_schema, b.p, b.len);
+    avro_value_t x;
+    cr_assert_eq(get_long(&r.v, "ts"), 1700000000);
+    cr_assert_eq(union_branch(&r.v, "note", &x), 0);
+    const void *p;
+    size_t sz;
+    avro_value_t f = field(&r.v, "order_id");
+    cr_assert_eq(avro_value_get_bytes(&f, &p, &sz), 0);
+    cr_assert(sz == 3 && !memcmp(p, "o-1", 3));
+    f = field(&r.v, "amount");
+    float fl;
+    cr_assert_eq(avro_value_get_float(&f, &fl), 0);
+    cr_assert_eq(fl, 12.5f);
+    cr_assert_eq(union_branch(&r.v, "qty", &x), 2); /* long before int for a long */
+    int64_t l;
+    cr_assert_eq(avro_value_get_long(&x, &l), 0);
+    cr_assert_eq(l, 7);
+    f = field(&r.v, "status");
+    int e;
+    cr_assert_eq(avro_value_get_enum(&f, &e), 0);
+    cr_assert_eq(e, 0);
+    cr_assert_eq(union_branch(&r.v, "country", &x), 1);
+    const char *str;
+    cr_assert_eq(avro_value_get_string(&x, &str, &sz), 0);
+    cr_assert_str_eq(str, "FR");
+    /* the defaults of the fields freshet lacks */
+    f = field(&r.v, "tags");
+    cr_assert_eq(avro_value_get_size(&f, &sz), 0);
+    cr_assert_eq(sz, 2);
+    cr_assert_eq(avro_value_get_by_index(&f, 1, &x, NULL), 0);
+    cr_assert_eq(avro_value_get_string(&x, &str, &sz), 0);
+    cr_assert_str_eq(str, "bc");
+    f = field(&r.v, "attrs");
+    cr_assert_eq(avro_value_get_by_name(&f, "k", &x, NULL), 0);
+    cr_assert_eq(avro_value_get_long(&x, &l), 0);
+    cr_assert_eq(l, -5);
+    f = field(&r.v, "md5");
+    cr_assert_eq(avro_value_get_fixed(&f, &p, &sz), 0);
+    cr_assert(sz == 2 && ((const uint8_t *)p)[0] == 0xff && ((const uint8_t *)p)[1] == 1);
+    cr_assert_eq(union_branch(&r.v, "rate", &x), 0);
+    double dv;
+    cr_assert_eq(avro_value_get_double(&x, &dv), 0);
+    cr_assert_eq(dv, 0.5);
+    w_destroy(&r);
+    /* and freshet reads its values back */
+    fr_value_t out[O_N];
+    int64_t ts;
+    cr_assert_eq(decode2(pj, b.p, b.len, out, &ts, &rej), 0, "%s", rej.detail);
+    for (int k = 0; k < O_N; k++)
+        cr_assert(same_value(&out[k], &in[k]), "field %d", k);
+
+    /* null status: the field's default
+     * ("paid"); null qty and country: their null branches */
+    fr_value_t in2[O_N] = {S("o-2"), D(-0.25), L(3000000000LL), N, B(0), N, L(5)};
+    fr_buf_reset(&b);
+    cr_assert_eq(fr_avro_writer_encode(w, in2, &b, &rej), 0, "%s", rej.detail);
+    cr_assert_eq(decode2(pj, b.p, b.len, out, &ts, &rej), 0, "%s", rej.detail);
+    cr_assert(same_value(&out[O_QTY], &in2[O_QTY]));
+    expect_str(&out[O_STATUS], "paid");
+    cr_assert_eq(out[O_COUNTRY].type, FR_T_NULL);
+    in2[O_QTY] = N;
+    fr_buf_reset(&b);
+    cr_assert_eq(fr_avro_writer_encode(w, in2, &b, &rej), 0, "%s", rej.detail);
+    cr_assert_eq(decode2(pj, b.p, b.len, out, &ts, &rej), 0, "%s", rej.detail);
+    cr_assert_eq(out[O_QTY].type, FR_T_NULL);
+
+    /* what one event cannot be written as */
+    fr_value_t bad[O_N] = {S("o-3"), D(1e300), L(1), S("new"), B(0), N, L(5)};
+    fr_buf_reset(&b);
+    cr_assert_eq(fr_avro_writer_encode(w, bad, &b, &rej), FR_ETYPE);
+    cr_assert_str_eq(rej.reason, "wrong_type");
+    cr_assert(strstr(rej.detail, "'amount'") && strstr(rej.detail, "float"), "%s", rej.detail);
+    bad[O_AMOUNT] = D(1);
+    bad[O_STATUS] = S("shipped"); /* not a symbol */
+    cr_assert_eq(fr_avro_writer_encode(w, bad, &b, &rej), FR_ETYPE);
+    cr_assert(strstr(rej.detail, "'status'"), "%s", rej.detail);
+    bad[O_STATUS] = S("new");
+    bad[O_ID] = N; /* bytes: no null, no default */
+    cr_assert_eq(fr_avro_writer_encode(w, bad, &b, &rej), FR_EMISSING);
+    cr_assert_str_eq(rej.reason, "missing_field");
+    fr_buf_destroy(&b);
+    fr_avro_proj_free(pj);
+    fr_avro_writer_free(w);
+
+    /* doubles into long and int fields: whole values in range only */
+    static const char *tx_long =
+        "{\"type\":\"record\",\"name\":\"T\",\"fields\":[{\"name\":\"card_id\",\"type\":"
+        "\"string\"},{\"name\":\"amount\",\"type\":\"int\"},{\"name\":\"merchant_id\",\"type\":"
+        "\"string\"},{\"name\":\"country\",\"type\":[\"null\",\"string\"]},{\"name\":\"present\","
+        "\"type\":[\"null\",\"boolean\"]},{\"name\":\"ts\",\"type\":\"long\"}]}";
+    w = writer(tx, tx_long);
+    fr_buf_init(&b, 1 << 10);
+    fr_value_t t[6] = {S("c"), D(42), S("m"), N, B(1), L(9)};
+    cr_assert_eq(fr_avro_writer_encode(w, t, &b, &rej), 0, "%s", rej.detail);
+    t[1] = D(42.5);
+    cr_assert_eq(fr_avro_writer_encode(w, t, &b, &rej), FR_ETYPE);
+    t[1] = D(3e9);
+    cr_assert_eq(fr_avro_writer_encode(w, t, &b, &rej), FR_ETYPE);
+    fr_buf_destroy(&b);
+    fr_avro_writer_free(w);
+}
+
+Test(avro, writer_refuses_schemas_it_cannot_fill)
+{
+    /* a field of the source missing from the schema */
+    cr_assert_eq(writer_rc(tx, "{\"type\":\"record\",\"name\":\"T\",\"fields\":["
+                               "{\"name\":\"card_id\",\"type\":\"string\"},"
+                               "{\"name\":\"amount\",\"type\":\"double\"},"
+                               "{\"name\":\"merchant_id\",\"type\":\"string\"},"
+                               "{\"name\":\"present\",\"type\":[\"null\",\"boolean\"]},"
+                               "{\"name\":\"ts\",\"type\":\"long\"}]}"),
+                 FR_EMISMATCH);
+    cr_assert(strstr(err, "field 'country' of source 'tx' is not in the schema"), "%s", err);
+    /* a field of the schema the source lacks, without a default */
+    static const char *base = "{\"name\":\"card_id\",\"type\":\"string\"},"
+                              "{\"name\":\"amount\",\"type\":\"double\"},"
+                              "{\"name\":\"merchant_id\",\"type\":\"string\"},"
+                              "{\"name\":\"country\",\"type\":[\"null\",\"string\"]},"
+                              "{\"name\":\"present\",\"type\":[\"null\",\"boolean\"]},"
+                              "{\"name\":\"ts\",\"type\":\"long\"}";
+    char s[2048];
+    snprintf(s, sizeof s,
+             "{\"type\":\"record\",\"name\":\"T\",\"fields\":[%s,"
+             "{\"name\":\"score\",\"type\":\"double\"}]}",
+             base);
+    cr_assert_eq(writer_rc(tx, s), FR_EMISMATCH);
+    cr_assert(strstr(err, "field 'score' of the schema is not a field of source 'tx' and has no "
+                          "default"),
+              "%s", err);
+    /* ... or with a record default */
+    snprintf(s, sizeof s,
+             "{\"type\":\"record\",\"name\":\"T\",\"fields\":[%s,"
+             "{\"name\":\"geo\",\"type\":{\"type\":\"record\",\"name\":\"G\",\"fields\":["
+             "{\"name\":\"lat\",\"type\":\"double\"}]},\"default\":{\"lat\":1.0}}]}",
+             base);
+    cr_assert_eq(writer_rc(tx, s), FR_EMISMATCH);
+    cr_assert(strstr(err, "'geo'") && strstr(err, "a default freshet cannot write"), "%s", err);
+    /* a type the source's field cannot be read back from */
+    cr_assert_eq(writer_rc(tx, "{\"type\":\"record\",\"name\":\"T\",\"fields\":["
+                               "{\"name\":\"card_id\",\"type\":\"long\"}]}"),
+                 FR_EMISMATCH);
+    cr_assert(strstr(err, "card_id"), "%s", err);
+    cr_assert_eq(writer_rc(tx, "\"string\""), FR_EPARSE);
+    cr_assert_eq(writer_rc(tx, "{\"type\":"), FR_EPARSE);
+    /* the same with defaults it can write: fine */
+    snprintf(s, sizeof s,
+             "{\"type\":\"record\",\"name\":\"T\",\"fields\":[%s,"
+             "{\"name\":\"score\",\"type\":\"double\",\"default\":1},"
+             "{\"name\":\"b\",\"type\":\"bytes\",\"default\":\"\\u00e9x\"}]}",
+             base);
+    fr_avro_writer_t *w = writer(tx, s);
+    fr_buf_t b;
+    fr_buf_init(&b, 1 << 10);
+    fr_reject_t rej;
+    fr_value_t t[6] = {S("c"), D(1.25), S("m"), S("DE"), N, L(9)};
+    cr_assert_eq(fr_avro_writer_encode(w, t, &b, &rej), 0, "%s", rej.detail);
+    w_t r;
+    avro_c_read(&r, s, b.p, b.len);
+    avro_value_t f = field(&r.v, "score");
+    double dv;
+    cr_assert_eq(avro_value_get_double(&f, &dv), 0);
+    cr_assert_eq(dv, 1.0);
+    f = field(&r.v, "b");
+    const void *p;
+    size_t sz;
+    cr_assert_eq(avro_value_get_bytes(&f, &p, &sz), 0);
+    cr_assert(sz == 2 && ((const uint8_t *)p)[0] == 0xe9 && ((const uint8_t *)p)[1] == 'x');
+    w_destroy(&r);
+    fr_buf_destroy(&b);
+    fr_avro_writer_free(w);
+}

@@ -519,6 +519,118 @@ Test(registry, ids_versions_and_dedup, .init = setup, .fini = teardown)
     fr_registry_close(r);
 }
 
+typedef struct {
+    int n, v[16];
+} dels_t;
+
+static int collect_deleted(void *ctx, int version)
+{
+    dels_t *d = ctx;
+    if (d->n < 16)
+        d->v[d->n] = version;
+    d->n++;
+    return 0;
+}
+
+static int refuse_deleted(void *ctx, int version)
+{
+    (void)ctx;
+    (void)version;
+    return FR_ELIMIT;
+}
+
+/* Deletes subject; returns the rc, the versions in *d. */
+static int del(fr_registry_t *r, const char *subject, int permanent, dels_t *d, char *why,
+               size_t wl)
+{
+    memset(d, 0, sizeof *d);
+    return fr_registry_delete(r, subject, permanent, collect_deleted, d, why, wl);
+}
+
+/* Soft and permanent deletes, as Confluent's DELETE /subjects/{s}: on r. */
+static void delete_cycle(fr_registry_t *r)
+{
+    char why[1024];
+    dels_t d;
+    uint32_t id;
+    int version;
+    fr_buf_t s;
+    fr_buf_init(&s, 1 << 20);
+    cr_assert_eq(reg_ok(r, "del value", V1), 1);
+    cr_assert_eq(reg_ok(r, "del value", V2), 2);
+    cr_assert_eq(reg_ok(r, "keep", V1), 1);
+    cr_assert_eq(del(r, "nope", 0, &d, why, sizeof why), FR_ENOTFOUND);
+    cr_assert(strstr(why, "not found"), "%s", why);
+    cr_assert_eq(del(r, "del value", 1, &d, why, sizeof why), FR_ECONFLICT);
+    cr_assert(strstr(why, "not deleted first"), "%s", why);
+    /* soft: out of every listing and check; ids still readable */
+    cr_assert_eq(del(r, "del value", 0, &d, why, sizeof why), 0, "%s", why);
+    cr_assert_eq(d.n, 2);
+    cr_assert_eq(d.v[0], 1);
+    cr_assert_eq(d.v[1], 2);
+    cr_assert_eq(fr_registry_latest(r, "del value", &id, &version, NULL), FR_ENOTFOUND);
+    versions_t vs = {0};
+    cr_assert_eq(fr_registry_versions(r, "del value", collect_version, &vs, why, sizeof why),
+                 FR_ENOTFOUND);
+    subjects_t sub = {0};
+    cr_assert_eq(fr_registry_subjects(r, collect_subject, &sub, why, sizeof why), 0);
+    cr_assert_eq(sub.n, 1);
+    cr_assert_str_eq(sub.names[0], "keep");
+    cr_assert_eq(fr_registry_schema(r, 2, &s), 0);
+    cr_assert(strstr(s.p, "\"b\""), "%s", s.p);
+    cr_assert_eq(del(r, "del value", 0, &d, why, sizeof why), FR_ECONFLICT);
+    cr_assert(strstr(why, "soft deleted"), "%s", why);
+    /* a new registration is not checked against deleted versions, and
+     * comes after them: version 3 */
+    cr_assert_eq(reg_ok(r, "del value", V3_BAD), 3);
+    cr_assert_eq(fr_registry_latest(r, "del value", &id, &version, NULL), 0);
+    cr_assert_eq(version, 3);
+    cr_assert_eq(id, 3);
+    cr_assert_eq(del(r, "del value", 0, &d, why, sizeof why), 0);
+    cr_assert_eq(d.n, 1);
+    cr_assert_eq(d.v[0], 3);
+    /* permanent: every soft-deleted version goes; version numbers restart */
+    cr_assert_eq(del(r, "del value", 1, &d, why, sizeof why), 0, "%s", why);
+    cr_assert_eq(d.n, 3);
+    cr_assert_eq(del(r, "del value", 1, &d, why, sizeof why), FR_ENOTFOUND);
+    cr_assert_eq(reg_ok(r, "del value", V2), 2);
+    cr_assert_eq(fr_registry_latest(r, "del value", &id, &version, NULL), 0);
+    cr_assert_eq(version, 1);
+    cr_assert_eq(fr_registry_schema(r, 3, &s), 0); /* ids are never dropped */
+    /* the other subject is untouched */
+    cr_assert_eq(fr_registry_latest(r, "keep", &id, &version, NULL), 0);
+    cr_assert_eq(version, 1);
+    fr_buf_destroy(&s);
+}
+
+Test(registry, delete_soft_then_permanent, .init = setup, .fini = teardown)
+{
+    fr_registry_t *r = open_reg();
+    delete_cycle(r);
+    /* a permanent delete takes the subject's level with it */
+    char why[1024];
+    dels_t d;
+    cr_assert_eq(fr_registry_level_set(r, "keep", FR_COMPAT_NONE), 0);
+    cr_assert_eq(del(r, "keep", 0, &d, why, sizeof why), 0);
+    fr_compat_t l;
+    cr_assert_eq(fr_registry_level_get(r, "keep", &l), 0);
+    cr_assert_eq(del(r, "keep", 1, &d, why, sizeof why), 0);
+    cr_assert_eq(fr_registry_level_get(r, "keep", &l), FR_ENOTFOUND);
+    /* a callback's error undoes the delete */
+    cr_assert_eq(reg_ok(r, "keep", V1), 1);
+    cr_assert_eq(fr_registry_delete(r, "keep", 0, refuse_deleted, NULL, why, sizeof why),
+                 FR_ELIMIT);
+    fr_registry_close(r);
+    r = open_reg(); /* and it all persisted */
+    uint32_t id;
+    int version;
+    cr_assert_eq(fr_registry_latest(r, "keep", &id, &version, NULL), 0);
+    cr_assert_eq(fr_registry_latest(r, "del value", &id, &version, NULL), 0);
+    cr_assert_eq(version, 1);
+    cr_assert_eq(fr_registry_delete(r, "", 0, NULL, NULL, why, sizeof why), FR_EINVAL);
+    fr_registry_close(r);
+}
+
 Test(registry, levels_and_transitive, .init = setup, .fini = teardown)
 {
     fr_registry_t *r = open_reg();
@@ -1024,7 +1136,25 @@ Test(registry, rest_routes, .init = setup, .fini = teardown)
 
     /* unknown routes and methods */
     expect_error("GET", "/subjects/orders-value/frob", NULL, 404, 404);
-    expect_error("DELETE", "/subjects/orders-value", NULL, 405, 405);
+    /* DELETE /subjects/{s}: soft, again (40404), permanent, again (40401) */
+    expect_error("DELETE", "/subjects/orders-value?permanent=true", NULL, 404, 40405);
+    a = call("DELETE", "/subjects/orders-value", NULL);
+    cr_assert_eq(a.status, 200, "%s", a.raw.p);
+    cr_assert(json_is_array(a.j) && json_array_size(a.j) >= 2, "%s", a.raw.p);
+    cr_assert_eq(json_integer_value(json_array_get(a.j, 0)), 1, "%s", a.raw.p);
+    done(&a);
+    expect_error("GET", "/subjects/orders-value/versions", NULL, 404, 40401);
+    expect_error("DELETE", "/subjects/orders-value", NULL, 404, 40404);
+    a = call("GET", "/schemas/ids/1", NULL);
+    cr_assert_eq(a.status, 200, "soft-deleted ids stay readable: %s", a.raw.p);
+    done(&a);
+    a = call("DELETE", "/subjects/orders-value?permanent=true", NULL);
+    cr_assert_eq(a.status, 200, "%s", a.raw.p);
+    cr_assert_eq(json_integer_value(json_array_get(a.j, 0)), 1, "%s", a.raw.p);
+    done(&a);
+    expect_error("DELETE", "/subjects/orders-value?permanent=true", NULL, 404, 40401);
+    expect_error("DELETE", "/subjects/no-such", NULL, 404, 40401);
+    expect_error("DELETE", "/subjects/orders-value/versions", NULL, 405, 405);
     expect_error("POST", "/subjects", "{}", 405, 405);
     expect_error("GET", "/schemas/ids", NULL, 404, 404);
     expect_error("DELETE", "/config", NULL, 405, 405);
@@ -1088,6 +1218,9 @@ static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *u
             fr_buf_addstr(&path, "%20");
         else
             fr_buf_addc(&path, *p);
+    const char *perm = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "permanent");
+    if (perm)
+        fr_buf_printf(&path, "?permanent=%s", perm);
     int status =
         down ? 503 : fr_registry_http(server_reg, method, path.p, cn->body.p, cn->body.len, &out);
     if (down)
@@ -1190,6 +1323,19 @@ Test(registry, external_registry, .init = setup, .fini = teardown)
     cr_assert_eq(reg_rc(r, "ext value", V2, why, sizeof why), FR_EUNAVAIL);
     cr_assert(strstr(why, "down for the test"), "%s", why);
     down = 0;
+
+    /* deletes go to the external registry, with Confluent's errors mapped */
+    dels_t dl;
+    cr_assert_eq(del(r, "ext value", 1, &dl, why, sizeof why), FR_ECONFLICT);
+    cr_assert(strstr(why, "not deleted first"), "%s", why);
+    cr_assert_eq(del(r, "ext value", 0, &dl, why, sizeof why), 0, "%s", why);
+    cr_assert_eq(dl.n, 2);
+    cr_assert_eq(fr_registry_latest(r, "ext value", &id, &version, NULL), FR_ENOTFOUND,
+                 "the cached latest outlived the delete");
+    cr_assert_eq(del(r, "ext value", 0, &dl, why, sizeof why), FR_ECONFLICT);
+    cr_assert_eq(del(r, "ext value", 1, &dl, why, sizeof why), 0, "%s", why);
+    cr_assert_eq(dl.n, 2);
+    cr_assert_eq(del(r, "ext value", 1, &dl, why, sizeof why), FR_ENOTFOUND);
 
     /* the embedded-only REST entry says where the registry is */
     fr_buf_t out;
