@@ -773,10 +773,12 @@ static int lex(cc_t *c)
         break;
     case '&': return fail(c, p, FR_EPARSE, "'&' is not an operator; expected 'and'");
     case '|': return fail(c, p, FR_EPARSE, "'|' is not an operator; expected 'or'");
-    default:
-        if (ch > 0x20 && ch < 0x7f)
-            return fail(c, p, FR_EPARSE, "unexpected character '%c'", ch);
+    default: {
+        size_t l = ch > 0x20 && ch != 0x7f ? fr_utf8_len((const unsigned char *)t + p, n - p) : 0;
+        if (l)
+            return fail(c, p, FR_EPARSE, "unexpected character '%.*s'", (int)l, t + p);
         return fail(c, p, FR_EPARSE, "unexpected byte 0x%02x", ch);
+    }
     }
     c->pos = p + w;
     return 0;

@@ -497,6 +497,9 @@ Test(expr, syntax_errors_with_columns)
     expect_error("b || b2", FR_EPARSE, "1:3", "expected 'or'");
     expect_error("!b", FR_EPARSE, "1:1", "expected '!=' or 'not'");
     expect_error("1 # 2", FR_EPARSE, "1:3", "unexpected character '#'");
+    expect_error("1 + é", FR_EPARSE, "1:5", "unexpected character 'é'");
+    expect_error("1 + \x01", FR_EPARSE, "1:5", "unexpected byte 0x01");
+    expect_error("1 + \xe9", FR_EPARSE, "1:5", "unexpected byte 0xe9");
     expect_error("\"abc", FR_EPARSE, "1:1", "string never closed");
     expect_error("'abc\\", FR_EPARSE, "1:1", "string never closed");
     expect_error("'a\\q'", FR_EPARSE, "1:3", "unknown escape");
