@@ -95,13 +95,6 @@ static inline void set_null(fr_value_t *v)
     v->u.i = 0;
 }
 
-static inline void set_long(fr_value_t *v, int64_t i)
-{
-    v->type = FR_T_LONG;
-    v->len = 0;
-    v->u.i = i;
-}
-
 /* A double result: null unless finite. */
 static inline void set_double(fr_value_t *v, double d)
 {
