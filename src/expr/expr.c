@@ -39,7 +39,10 @@
 enum op {
     OP_END = 0,
     OP_CONST, /* push consts[a] */
-    OP_LOAD,  /* push inputs[a], read as type aux */
+    OP_LOAD_L, /* push inputs[a], read as a long */
+    OP_LOAD_D, /* ... as a double (a long converted; not finite: null) */
+    OP_LOAD_S,
+    OP_LOAD_B,
     OP_I2D,   /* top: long -> double */
     OP_NEG_L,
     OP_NEG_D,
@@ -124,23 +127,33 @@ static inline bool nulls(fr_value_t *a, const fr_value_t *b)
     return false;
 }
 
+/* An input read as type want (not a double): null unless it is one. */
 static inline void load(fr_value_t *dst, const fr_value_t *v, fr_type_t want)
 {
-    if (v->type == want) {
+    if (v->type == want)
         *dst = *v;
-        if (want == FR_T_DOUBLE && !isfinite(v->u.d))
-            set_null(dst);
-    } else if (want == FR_T_DOUBLE && v->type == FR_T_LONG) {
-        set_double(dst, (double)v->u.i);
-    } else {
+    else
         set_null(dst);
-    }
+}
+
+static inline void load_double(fr_value_t *dst, const fr_value_t *v)
+{
+    if (v->type == FR_T_DOUBLE)
+        set_double(dst, v->u.d);
+    else if (v->type == FR_T_LONG)
+        set_double(dst, (double)v->u.i);
+    else
+        set_null(dst);
 }
 
 /* -1, 0 or 1 as long i compares with finite double d, exactly (converting
  * i to a double would round above 2^53). */
 static int cmp_ld(int64_t i, double d)
 {
+    if (i >= -(INT64_C(1) << 53) && i <= INT64_C(1) << 53) { /* exact as a double */
+        double x = (double)i;
+        return x < d ? -1 : x > d ? 1 : 0;
+    }
     if (d >= 9223372036854775808.0)
         return -1;
     if (d < -9223372036854775808.0)
@@ -181,9 +194,18 @@ void fr_expr_eval(const fr_expr_t *x, const fr_value_t *inputs, fr_value_t *out)
     fr_value_t *a, *b;   /* operands: a binary op pops b and leaves its result in a */
     for (const ins_t *i = x->code;; i++) {
         switch ((enum op)i->op) {
-        case OP_END: *out = st[0]; return;
+        case OP_END:
+            /* field by field: a 16-byte copy of what was just stored in
+             * parts stalls on store forwarding */
+            out->type = st[0].type;
+            out->len = st[0].len;
+            out->u = st[0].u;
+            return;
         case OP_CONST: *sp++ = x->consts[i->a]; break;
-        case OP_LOAD: load(sp++, &inputs[i->a], (fr_type_t)i->aux); break;
+        case OP_LOAD_L: load(sp++, &inputs[i->a], FR_T_LONG); break;
+        case OP_LOAD_D: load_double(sp++, &inputs[i->a]); break;
+        case OP_LOAD_S: load(sp++, &inputs[i->a], FR_T_STRING); break;
+        case OP_LOAD_B: load(sp++, &inputs[i->a], FR_T_BOOL); break;
         case OP_I2D:
             a = sp - 1;
             if (a->type == FR_T_LONG)
@@ -359,6 +381,7 @@ void fr_expr_eval(const fr_expr_t *x, const fr_value_t *inputs, fr_value_t *out)
             else
                 sp--;
             break;
+        default: __builtin_unreachable(); /* the compiler emits no other op */
         }
     }
 }
@@ -1239,7 +1262,14 @@ static int gen(cc_t *c, int n, fr_type_t want)
         c->consts[c->nconsts++] = nd->v;
         rc = push(c, nd->off) || emit(c, OP_CONST, 0, (uint32_t)c->nconsts - 1, 0) < 0;
         break;
-    case N_INPUT: rc = push(c, nd->off) || emit(c, OP_LOAD, (int)t, nd->slot, 0) < 0; break;
+    case N_INPUT: {
+        enum op op = t == FR_T_LONG     ? OP_LOAD_L
+                     : t == FR_T_DOUBLE ? OP_LOAD_D
+                     : t == FR_T_STRING ? OP_LOAD_S
+                                        : OP_LOAD_B;
+        rc = push(c, nd->off) || emit(c, op, 0, nd->slot, 0) < 0;
+        break;
+    }
     case N_UNARY:
         rc = gen(c, nd->a, t) ||
              emit(c, nd->op == T_NOT ? OP_NOT : t == FR_T_DOUBLE ? OP_NEG_D : OP_NEG_L, 0, 0,
