@@ -424,8 +424,11 @@ static int cmd_validate(int argc, char **argv)
     size_t nf = 0;
     for (size_t v = 0; v < cfg->nviews; v++)
         nf += cfg->views[v].naggs * cfg->views[v].nwindows;
-    printf("%s: ok (%zu sources, %zu feature views, %zu features)\n", o.config, cfg->nsources,
+    printf("%s: ok (%zu sources, %zu feature views, %zu features", o.config, cfg->nsources,
            cfg->nviews, nf);
+    if (cfg->nondemand)
+        printf(", %zu on-demand features", cfg->nondemand);
+    printf(")\n");
     fr_config_free(cfg);
     return 0;
 }

@@ -46,6 +46,10 @@ bool fr_fn_needs_field(fr_fn_t fn);
 /* Whether fn accepts a field of type t (sum/avg/min/max/stddev: long or
  * double; count_distinct, last: any). */
 bool fr_fn_accepts(fr_fn_t fn, fr_type_t t);
+/* The type of fn's non-null values over a field of type field_type (the
+ * rule fr_agg_state_eval follows): count, count_distinct, since_last: long;
+ * avg, stddev: double; sum, min, max, last: the field's type. */
+fr_type_t fr_fn_result_type(fr_fn_t fn, fr_type_t field_type);
 
 /* Most distinct values count_distinct keeps exactly; above, HyperLogLog. */
 #define FR_AGG_DISTINCT_EXACT 32

@@ -68,6 +68,22 @@ bool fr_fn_accepts(fr_fn_t fn, fr_type_t t)
     }
 }
 
+fr_type_t fr_fn_result_type(fr_fn_t fn, fr_type_t field_type)
+{
+    switch (fn) {
+    case FR_FN_COUNT:
+    case FR_FN_COUNT_DISTINCT:
+    case FR_FN_SINCE_LAST: return FR_T_LONG;
+    case FR_FN_AVG:
+    case FR_FN_STDDEV: return FR_T_DOUBLE;
+    case FR_FN_SUM:
+    case FR_FN_MIN:
+    case FR_FN_MAX:
+    case FR_FN_LAST: return field_type;
+    default: return FR_T_NULL;
+    }
+}
+
 /* Largest divisor of n that is at most lim (n, lim >= 1). */
 static int64_t largest_divisor_upto(int64_t n, int64_t lim)
 {

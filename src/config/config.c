@@ -53,7 +53,8 @@ typedef struct ctx {
     struct fy_diag *locator; /* reports made only to learn where a node starts */
     char *input;             /* libfyaml's name of our input (marks elsewhere are synthetic) */
     struct fy_node *here;    /* innermost mapping read: fallback position */
-    const char *text;        /* the input, as libfyaml's marks count it */
+    const char *text;        /* the whole input, as libfyaml's marks count it (also to
+                                place errors inside a scalar) */
     size_t len;
 } ctx_t;
 
@@ -1650,6 +1651,33 @@ static int spine_has(ctx_t *c, const slot_t *s, const fr_config_t *cfg, const fr
                  what, fname, sp->name, field_list(&l, sp, NULL, NULL));
 }
 
+/* Whether the spine carries what on-demand feature od reads: its request
+ * fields, and the entity of each view it reads (through earlier on-demand
+ * features too). */
+static int spine_has_refs(ctx_t *c, const slot_t *s, const fr_config_t *cfg,
+                          const fr_tset_spec_t *ts, int od)
+{
+    const fr_ondemand_spec_t *o = &cfg->ondemand[od];
+    char what[2 * FR_CONFIG_MAX_NAME + 32];
+    for (size_t i = 0; i < o->nrefs; i++) {
+        const fr_ondemand_ref_t *r = &o->refs[i];
+        int rc = 0;
+        if (r->kind == FR_REF_FIELD) {
+            snprintf(what, sizeof what, "on-demand feature '%s'", o->name);
+            rc = spine_has(c, s, cfg, ts, what, r->name);
+        } else if (r->kind == FR_REF_FEATURE) {
+            const fr_view_spec_t *vw = &cfg->views[r->view];
+            snprintf(what, sizeof what, "on-demand feature '%s' (view '%s')", o->name, vw->name);
+            rc = spine_has(c, s, cfg, ts, what, cfg->sources[vw->source].fields[vw->entity].name);
+        } else {
+            rc = spine_has_refs(c, s, cfg, ts, r->ondemand);
+        }
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 static int parse_tset_features(ctx_t *c, const slot_t *s, const fr_config_t *cfg,
                                fr_tset_spec_t *ts)
 {
@@ -1706,6 +1734,12 @@ static int parse_tset_features(ctx_t *c, const slot_t *s, const fr_config_t *cfg
                              vw->feature_names[0]);
         } else if ((f->view = fr_config_view_index(cfg, t)) >= 0) {
             f->kind = FR_TSF_VIEW;
+        } else if ((f->ondemand = fr_config_ondemand_index(cfg, t)) >= 0) {
+            f->kind = FR_TSF_ONDEMAND;
+            f->type = cfg->ondemand[f->ondemand].type;
+            rc = spine_has_refs(c, &e, cfg, ts, f->ondemand);
+            if (rc)
+                return rc;
         } else if (ts->spine >= 0 &&
                    (f->field = fr_source_field_index(&cfg->sources[ts->spine], t)) >= 0) {
             f->kind = FR_TSF_FIELD;
@@ -2002,13 +2036,349 @@ static int parse_tsets(ctx_t *c, const slot_t *sec, fr_config_t *cfg)
 }
 
 /* ------------------------------------------------------------------ */
+/* on-demand features                                                  */
+
+enum { OD_NAME, OD_EXPR, OD__N };
+static const char *const ondemand_keys[] = {"name", "expr"};
+
+/* Words of the expression language, which cannot name a feature. */
+static const char *const expr_words[] = {"and", "or", "not", "true", "false", "null"};
+
+/* What the resolver knows while one expression compiles. */
+typedef struct odctx {
+    fr_config_t *cfg;
+    size_t self;              /* index of the feature being compiled */
+    const char *const *names; /* every entry's name as written (NULL if none), for messages */
+    size_t nnames;
+    fr_ondemand_spec_t *od;
+    size_t cap;
+    char msg[700];            /* the resolver's own message, when it refuses a name */
+} odctx_t;
+
+/* The type of name as a field: the one every source declaring it gives;
+ * FR_T_NULL when none does, and -1 (with a message) when they differ. */
+static int field_type(odctx_t *o, const char *name, fr_type_t *type)
+{
+    const fr_config_t *cfg = o->cfg;
+    int first = -1;
+    *type = FR_T_NULL;
+    for (size_t s = 0; s < cfg->nsources; s++) {
+        int f = fr_source_field_index(&cfg->sources[s], name);
+        if (f < 0)
+            continue;
+        fr_type_t t = cfg->sources[s].fields[f].type;
+        if (first >= 0 && t != *type) {
+            snprintf(o->msg, sizeof o->msg,
+                     "field '%s' has an ambiguous type: a %s in source '%s' but a %s in source "
+                     "'%s'; expected one type wherever it is declared",
+                     name, fr_type_name(*type), cfg->sources[first].name, fr_type_name(t),
+                     cfg->sources[s].name);
+            return -1;
+        }
+        if (first < 0)
+            first = (int)s;
+        *type = t;
+    }
+    return 0;
+}
+
+static int od_resolve(void *ctx, const char *name, size_t len, int *slot, fr_type_t *type)
+{
+    odctx_t *o = ctx;
+    const fr_config_t *cfg = o->cfg;
+    fr_ondemand_ref_t r = {.view = -1, .feature = -1, .ondemand = -1};
+    bool found = false;
+    list_t l;
+    (void)len;
+    /* an on-demand feature above this one */
+    for (size_t i = 0; i < o->nnames && !found; i++) {
+        if (!o->names[i] || strcmp(o->names[i], name))
+            continue;
+        if (i >= o->self) {
+            if (i == o->self)
+                snprintf(o->msg, sizeof o->msg, "'%s' refers to itself", name);
+            else
+                snprintf(o->msg, sizeof o->msg,
+                         "on-demand feature '%s' is defined below this one; expected only "
+                         "those above it",
+                         name);
+            return FR_ENOTFOUND;
+        }
+        r.kind = FR_REF_ONDEMAND;
+        r.ondemand = (int)i;
+        r.type = cfg->ondemand[i].type;
+        found = true;
+    }
+    /* a field of the request */
+    if (!found) {
+        if (field_type(o, name, &r.type))
+            return FR_ETYPE;
+        r.kind = FR_REF_FIELD;
+        found = r.type != FR_T_NULL;
+    }
+    /* view.feature (a view's name may hold dots: each split is tried) */
+    int known_view = -1;
+    for (const char *dot = strchr(name, '.'); dot && !found; dot = strchr(dot + 1, '.')) {
+        size_t vl = (size_t)(dot - name);
+        for (size_t v = 0; v < cfg->nviews && !found; v++) {
+            const fr_view_spec_t *vw = &cfg->views[v];
+            if (strlen(vw->name) != vl || memcmp(vw->name, name, vl))
+                continue;
+            known_view = (int)v;
+            for (size_t f = 0; f < vw->naggs * vw->nwindows; f++)
+                if (!strcmp(vw->feature_names[f], dot + 1)) {
+                    const fr_agg_spec_t *a = &vw->plan.aggs[f / vw->nwindows];
+                    r.kind = FR_REF_FEATURE;
+                    r.view = (int)v;
+                    r.feature = (int)f;
+                    r.type = fr_fn_result_type(a->fn, a->type);
+                    found = true;
+                    break;
+                }
+        }
+    }
+    if (!found) {
+        l.n = 0;
+        l.full = false;
+        l.b[0] = 0;
+        if (known_view >= 0) {
+            const fr_view_spec_t *vw = &cfg->views[known_view];
+            for (size_t f = 0; f < vw->naggs * vw->nwindows; f++)
+                list_add(&l, vw->feature_names[f]);
+            snprintf(o->msg, sizeof o->msg,
+                     "view '%s' has no feature '%s'; expected one of %s", vw->name,
+                     name + strlen(vw->name) + 1, l.b);
+        } else if (strchr(name, '.')) {
+            for (size_t v = 0; v < cfg->nviews; v++)
+                list_add(&l, cfg->views[v].name);
+            snprintf(o->msg, sizeof o->msg,
+                     "unknown name '%s': no field has that name and no feature view is named "
+                     "'%.*s'; expected view.feature with a view of %s",
+                     name, (int)(strchr(name, '.') - name), name, l.n ? l.b : "(none)");
+        } else {
+            snprintf(o->msg, sizeof o->msg,
+                     "unknown name '%s'; expected a field of a source, an on-demand feature "
+                     "defined above, or view.feature",
+                     name);
+        }
+        return FR_ENOTFOUND;
+    }
+    fr_ondemand_spec_t *od = o->od;
+    if (od->nrefs == o->cap) {
+        size_t nc = o->cap ? o->cap * 2 : 4;
+        fr_ondemand_ref_t *p = realloc(od->refs, nc * sizeof *p);
+        if (!p)
+            return FR_ENOMEM;
+        od->refs = p;
+        o->cap = nc;
+    }
+    r.name = strdup(name);
+    if (!r.name)
+        return FR_ENOMEM;
+    od->refs[od->nrefs] = r;
+    *slot = (int)od->nrefs++;
+    *type = r.type;
+    return 0;
+}
+
+/*
+ * Where byte off of scalar n's value lies in the file.  The value is the
+ * scalar as YAML decoded it; the file holds it with quotes, escapes and
+ * folded lines.  Walking both from the scalar's start, a byte of the value
+ * is matched with the next equal byte of the file, what is left unmatched
+ * (escape backslashes, doubled quotes, indentation) is skipped.  False
+ * when n has no place in the file (a copy made by an alias).
+ */
+static bool place_in_scalar(ctx_t *c, struct fy_node *n, size_t off, int *line, int *col)
+{
+    struct fy_token *t = fy_node_get_scalar_token(n);
+    const struct fy_mark *m = t ? fy_token_start_mark(t) : NULL;
+    size_t vlen = 0;
+    const char *v = fy_node_get_scalar(n, &vlen);
+    if (!m || !v || !c->text || m->input_pos >= c->len)
+        return false;
+    int ln = m->line + 1, cl = m->column + 1;
+    size_t r = m->input_pos;
+    if (off > vlen)
+        off = vlen;
+    for (size_t i = 0; i <= off && r < c->len; i++) {
+        /* find the file's byte for value byte i (or, at the end, stop) */
+        if (i < vlen)
+            while (r < c->len && c->text[r] != v[i]) {
+                if (c->text[r] == '\n')
+                    ln++, cl = 1;
+                else if (((unsigned char)c->text[r] & 0xc0) != 0x80)
+                    cl++;
+                r++;
+            }
+        if (i == off || r >= c->len)
+            break;
+        if (c->text[r] == '\n')
+            ln++, cl = 1;
+        else if (((unsigned char)c->text[r] & 0xc0) != 0x80)
+            cl++;
+        r++;
+    }
+    *line = ln;
+    *col = cl;
+    return true;
+}
+
+__attribute__((format(printf, 4, 5))) static int fail_at(ctx_t *c, int line, int col,
+                                                         const char *fmt, ...)
+{
+    if (!c->err || !c->errlen)
+        return FR_ECONFIG;
+    va_list ap;
+    va_start(ap, fmt);
+    int w = snprintf(c->err, c->errlen, "%s:%d:%d: ", c->name, line, col);
+    if (w >= 0 && (size_t)w < c->errlen)
+        vsnprintf(c->err + w, c->errlen - (size_t)w, fmt, ap);
+    va_end(ap);
+    one_line(c->err);
+    return FR_ECONFIG;
+}
+
+static bool is_identifier(const char *s)
+{
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_'))
+            return false;
+    return true;
+}
+
+static int parse_one_ondemand(ctx_t *c, struct fy_node *item, struct fy_node *at, fr_config_t *cfg,
+                              odctx_t *o, struct fy_node **where_named)
+{
+    slot_t s[OD__N];
+    int rc = read_map(c, item, at, "an on-demand feature", ondemand_keys, OD__N, s);
+    if (rc)
+        return rc;
+    if (!s[OD_NAME].k)
+        return missing(c, item, at, "an on-demand feature", "name", "a unique name");
+    const char *name;
+    rc = get_name(c, &s[OD_NAME], "on-demand feature name", &name);
+    if (rc)
+        return rc;
+    if (!is_identifier(name))
+        return fails(c, &s[OD_NAME],
+                     "on-demand feature name '%s' is not an identifier; expected letters, digits "
+                     "and '_', not starting with a digit",
+                     name);
+    for (size_t i = 0; i < sizeof expr_words / sizeof expr_words[0]; i++)
+        if (!strcmp(name, expr_words[i]))
+            return fails(c, &s[OD_NAME],
+                         "on-demand feature name '%s' is a word of the expression language; "
+                         "expected another name",
+                         name);
+    char first[32];
+    for (size_t i = 0; i < cfg->nondemand; i++)
+        if (!strcmp(cfg->ondemand[i].name, name)) {
+            where(c, where_named[i], first, sizeof first);
+            return fails(c, &s[OD_NAME],
+                         "duplicate on-demand feature name '%s' (first at %s); expected a "
+                         "unique name",
+                         name, first);
+        }
+    if (fr_config_view_index(cfg, name) >= 0)
+        return fails(c, &s[OD_NAME],
+                     "on-demand feature name '%s' is the name of a feature view; expected "
+                     "another name",
+                     name);
+    for (size_t i = 0; i < cfg->nsources; i++)
+        if (fr_source_field_index(&cfg->sources[i], name) >= 0)
+            return fails(c, &s[OD_NAME],
+                         "on-demand feature name '%s' is the name of a field of source '%s'; "
+                         "expected another name",
+                         name, cfg->sources[i].name);
+    fr_ondemand_spec_t *od = &cfg->ondemand[cfg->nondemand++];
+    where_named[cfg->nondemand - 1] = s[OD_NAME].v;
+    od->name = strdup(name);
+    if (!od->name)
+        return oom(c);
+    char what[FR_CONFIG_MAX_NAME + 32];
+    snprintf(what, sizeof what, "on-demand feature '%s'", name);
+    if (!s[OD_EXPR].k)
+        return missing(c, item, at, what, "expr",
+                       "an expression such as \"amount / card_txn.amount_avg_1h\"");
+    const char *text;
+    rc = scalar_text(c, &s[OD_EXPR], "expr", "an expression", &text);
+    if (rc)
+        return rc;
+    od->expr = strdup(text);
+    if (!od->expr)
+        return oom(c);
+    o->self = cfg->nondemand - 1;
+    o->od = od;
+    o->cap = 0;
+    o->msg[0] = 0;
+    size_t off = 0;
+    char msg[300];
+    rc = fr_expr_compile_at(od->expr, strlen(od->expr), od_resolve, o, &od->prog, &od->type, &off,
+                            msg, sizeof msg);
+    if (rc == FR_ENOMEM)
+        return oom(c);
+    if (rc) {
+        const char *why = o->msg[0] ? o->msg : msg;
+        int line, col;
+        if (place_in_scalar(c, s[OD_EXPR].v, off, &line, &col))
+            return fail_at(c, line, col, "%s: %s", what, why);
+        return fails(c, &s[OD_EXPR], "%s: at %zu bytes into expr: %s", what, off, why);
+    }
+    return 0;
+}
+
+static int parse_ondemand(ctx_t *c, const slot_t *sec, fr_config_t *cfg)
+{
+    size_t n;
+    int rc = read_seq(c, sec, "on_demand", "on-demand features", 0, FR_CONFIG_MAX_ONDEMAND, &n);
+    if (rc || !n)
+        return rc;
+    cfg->ondemand = calloc(n, sizeof *cfg->ondemand);
+    if (!cfg->ondemand)
+        return oom(c);
+    /* every name first, so that a reference to one further down is
+     * reported as such rather than as unknown */
+    const char *names[FR_CONFIG_MAX_ONDEMAND];
+    struct fy_node *where_named[FR_CONFIG_MAX_ONDEMAND];
+    size_t nn = 0;
+    void *it = NULL;
+    struct fy_node *item;
+    for (item = fy_node_sequence_iterate(sec->v, &it); item && nn < n;
+         item = fy_node_sequence_iterate(sec->v, &it)) {
+        struct fy_node *v = fy_node_get_type(item) == FYNT_MAPPING
+                                ? fy_node_mapping_lookup_by_string(item, "name", FY_NT)
+                                : NULL;
+        names[nn++] = v && fy_node_get_type(v) == FYNT_SCALAR ? fy_node_get_scalar0(v) : NULL;
+    }
+    odctx_t o = {.cfg = cfg, .names = names, .nnames = nn};
+    it = NULL;
+    for (item = fy_node_sequence_iterate(sec->v, &it); !rc && item;
+         item = fy_node_sequence_iterate(sec->v, &it))
+        rc = parse_one_ondemand(c, item, sec->k, cfg, &o, where_named);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
 /* the document                                                        */
 
-enum { TOP_STORE, TOP_SERVER, TOP_PROCESSOR, TOP_SOURCES, TOP_VIEWS, TOP_REGISTRY, TOP_TSETS,
-       TOP__N };
+enum {
+    TOP_STORE,
+    TOP_SERVER,
+    TOP_PROCESSOR,
+    TOP_SOURCES,
+    TOP_VIEWS,
+    TOP_REGISTRY,
+    TOP_ONDEMAND,
+    TOP_TSETS,
+    TOP__N
+};
 static const char *const top_keys[] = {"store",         "server",          "processor",
                                        "sources",       "feature_views",   "schema_registry",
-                                       "training_sets"};
+                                       "on_demand",     "training_sets"};
 
 enum { RG_URL, RG_TIMEOUT, RG__N };
 static const char *const registry_keys[] = {"url", "timeout_ms"};
@@ -2085,6 +2455,8 @@ static int parse_doc(ctx_t *c, struct fy_node *root, fr_config_t *cfg)
         rc = parse_views(c, &s[TOP_VIEWS], cfg);
     if (!rc && s[TOP_REGISTRY].k)
         rc = parse_registry(c, &s[TOP_REGISTRY], cfg);
+    if (!rc)
+        rc = parse_ondemand(c, &s[TOP_ONDEMAND], cfg);
     if (!rc && s[TOP_TSETS].k)
         rc = parse_tsets(c, &s[TOP_TSETS], cfg);
     return rc;
@@ -2631,6 +3003,16 @@ void fr_config_free(fr_config_t *cfg)
         free(t->name);
     }
     free(cfg->tsets);
+    for (size_t i = 0; i < cfg->nondemand; i++) {
+        fr_ondemand_spec_t *od = &cfg->ondemand[i];
+        free(od->name);
+        free(od->expr);
+        fr_expr_free(od->prog);
+        for (size_t r = 0; r < od->nrefs; r++)
+            free(od->refs[r].name);
+        free(od->refs);
+    }
+    free(cfg->ondemand);
     free(cfg->sources);
     free(cfg->views);
     free(cfg->path);
@@ -2661,6 +3043,14 @@ int fr_config_tset_index(const fr_config_t *cfg, const char *name)
 {
     for (size_t i = 0; i < cfg->ntsets; i++)
         if (cfg->tsets[i].name && !strcmp(cfg->tsets[i].name, name))
+            return (int)i;
+    return -1;
+}
+
+int fr_config_ondemand_index(const fr_config_t *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->nondemand; i++)
+        if (cfg->ondemand[i].name && !strcmp(cfg->ondemand[i].name, name))
             return (int)i;
     return -1;
 }

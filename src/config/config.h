@@ -16,6 +16,7 @@
 
 #include "agg/agg.h"
 #include "core/value.h"
+#include "expr/expr.h"
 
 #define FR_CONFIG_MAX_SOURCES 64
 #define FR_CONFIG_MAX_VIEWS 256
@@ -23,6 +24,7 @@
 #define FR_CONFIG_MAX_NAME 128         /* bytes in a source, view, field or aggregation name */
 #define FR_CONFIG_MAX_KAFKA_PROPS 64   /* librdkafka properties in one kafka: block */
 #define FR_CONFIG_MAX_FILE_BYTES (4 << 20) /* largest configuration file read */
+#define FR_CONFIG_MAX_ONDEMAND 256     /* entries of on_demand: */
 
 typedef enum { FR_FORMAT_JSON = 0, FR_FORMAT_AVRO } fr_format_t;
 typedef enum { FR_STORE_LMDB = 0, FR_STORE_REDIS } fr_store_backend_t;
@@ -145,6 +147,34 @@ typedef struct fr_tset_spec {
     size_t nfeatures;
     fr_label_spec_t label;
 } fr_tset_spec_t;
+/* ---- on-demand features (DESIGN §2c) ---- */
+
+/* What a name in an on-demand expression stands for. */
+typedef enum { FR_REF_FIELD = 0, FR_REF_FEATURE, FR_REF_ONDEMAND } fr_ref_kind_t;
+
+typedef struct fr_ondemand_ref {
+    fr_ref_kind_t kind;
+    char *name;         /* as written: "amount", "card_txn.amount_avg_1h" (backquotes removed) */
+    int view, feature;  /* FR_REF_FEATURE: view index and feature index (a * nwindows + w); else -1 */
+    int ondemand;       /* FR_REF_ONDEMAND: index of an earlier on-demand feature; else -1 */
+    fr_type_t type;     /* the value's type when not null */
+} fr_ondemand_ref_t;
+
+/*
+ * One entry of on_demand:.  A FR_REF_FIELD ref is a request field (the
+ * spine's offline): the config checks only that some source declares a
+ * field of that name, with one type; whoever evaluates checks that its
+ * request or spine carries it.  To evaluate: fill inputs[i] with the value
+ * of refs[i] (null when absent), then fr_expr_eval(prog, inputs, &out).
+ */
+typedef struct fr_ondemand_spec {
+    char *name;              /* an identifier: letters, digits, '_' */
+    char *expr;              /* the text */
+    fr_expr_t *prog;         /* compiled; inputs[i] is the value of refs[i] */
+    fr_type_t type;          /* result type */
+    fr_ondemand_ref_t *refs;
+    size_t nrefs;
+} fr_ondemand_spec_t;
 
 typedef struct fr_config {
     char *path;            /* the file loaded */
@@ -189,6 +219,8 @@ typedef struct fr_config {
     size_t nviews;
     fr_tset_spec_t *tsets;
     size_t ntsets;
+    fr_ondemand_spec_t *ondemand; /* in file order; each refers only to those before it */
+    size_t nondemand;
 } fr_config_t;
 
 /*
@@ -229,6 +261,7 @@ int fr_source_field_index(const fr_source_spec_t *src, const char *name);
 int fr_config_tset_index(const fr_config_t *cfg, const char *name);
 /* The type a view's feature f (a * nwindows + w) takes when not null. */
 fr_type_t fr_view_feature_type(const fr_config_t *cfg, const fr_view_spec_t *vw, size_t f);
+int fr_config_ondemand_index(const fr_config_t *cfg, const char *name);
 
 /* Parses "90s", "5m", "1h", "7d" (also "250ms") into ms: digits then one
  * unit of ms, s, m, h, d, nothing else; -1 if malformed or too large. */
