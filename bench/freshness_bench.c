@@ -135,8 +135,8 @@ static int start_post(bench_t *b, probe_t *p, uint64_t now)
     snprintf(p->url, sizeof p->url, "%s/v1/events/transactions", b->base);
     snprintf(p->body, sizeof p->body,
              "{\"card_id\":\"%s%" PRIu64 "\",\"amount\":12.5,\"merchant_id\":\"m0001\","
-             "\"country\":\"US\",\"ts\":%" PRId64 "}",
-             b->prefix, p->n, wall_ms());
+             "\"country\":\"US\",\"txn_id\":\"%s%" PRIu64 "\",\"ts\":%" PRId64 "}",
+             b->prefix, p->n, b->prefix, p->n, wall_ms());
     curl_easy_setopt(p->h, CURLOPT_URL, p->url);
     curl_easy_setopt(p->h, CURLOPT_HTTPHEADER, b->post_hdrs);
     curl_easy_setopt(p->h, CURLOPT_POSTFIELDSIZE, (long)strlen(p->body));

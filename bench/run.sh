@@ -299,8 +299,8 @@ check_serving() {  # exits with evidence unless known entities are served
 log "== freshet benchmarks $(date -u +%FT%TZ), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty'), work dir $W"
 NOW=$(date +%s%3N)
 awk -v n="$ENTITIES" -v now="$NOW" 'BEGIN { for (i = 1; i <= n; i++)
-  printf "{\"card_id\":\"c%06d\",\"amount\":%d.%02d,\"merchant_id\":\"m%04d\",\"country\":\"US\",\"ts\":%.0f}\n",
-         i, 10 + i % 290, i % 100, 1 + i % 5000, now - 60000 + i % 50000 }' > "$W/preload.ndjson"
+  printf "{\"card_id\":\"c%06d\",\"amount\":%d.%02d,\"merchant_id\":\"m%04d\",\"country\":\"US\",\"txn_id\":\"p%d\",\"ts\":%.0f}\n",
+         i, 10 + i % 290, i % 100, 1 + i % 5000, i, now - 60000 + i % 50000 }' > "$W/preload.ndjson"
 "$FRESHET" generate --count $((3 * ENTITIES)) --seed 1 --cards "$ENTITIES" --to - >> "$W/preload.ndjson" 2>/dev/null
 "$FRESHET" generate --count 400000 --seed 7 --cards "$ENTITIES" --to - > "$W/ingest.ndjson" 2>/dev/null
 PRELOAD_N=$(wc -l < "$W/preload.ndjson")

@@ -257,7 +257,10 @@ def main():
         rc, out, err = H.run_cli(["validate", "-c", "examples/fraud/freshet.yaml"])
         H.expect(rc == 0 and out.startswith("examples/fraud/freshet.yaml: ok ("),
                  "exit %d, stdout %r, stderr %r", rc, out, err[:300])
-        H.expect("1 sources" in out or "1 source" in out, "stdout %r", out)
+        H.expect("2 sources" in out, "stdout %r", out)
+        rc, out, err = H.run_cli(["validate", "-c", "examples/personalization/freshet.yaml"])
+        H.expect(rc == 0 and "ok (1 sources, 7 feature views" in out,
+                 "personalization: exit %d, stdout %r, stderr %r", rc, out, err[:300])
 
     with r.case("validate_base_config"):
         p = os.path.join(tmp, "base.yaml")

@@ -87,14 +87,14 @@ Test(example, loads_with_the_expected_structure)
     cr_assert_eq(cfg->processor.commit_interval_ms, 50);
     cr_assert_eq(cfg->processor.max_future_ms, 300000);
 
-    cr_assert_eq(cfg->nsources, 1);
+    cr_assert_eq(cfg->nsources, 2);
     const fr_source_spec_t *src = &cfg->sources[0];
     cr_assert_str_eq(src->name, "transactions");
     cr_assert_eq(fr_config_source_index(cfg, "transactions"), 0);
     cr_assert_eq(fr_config_source_index(cfg, "nope"), -1);
     cr_assert_eq(src->format, FR_FORMAT_JSON);
-    cr_assert_eq(src->nfields, 5);
-    cr_assert_eq(src->ts_field, 4);
+    cr_assert_eq(src->nfields, 6);
+    cr_assert_eq(src->ts_field, 5);
     cr_assert_eq(src->ts_unit_ms, 1);
     cr_assert_eq(src->fields[1].type, FR_T_DOUBLE);
     cr_assert(src->fields[3].optional);
@@ -103,6 +103,14 @@ Test(example, loads_with_the_expected_structure)
     cr_assert_eq(fr_source_field_index(src, "nope"), -1);
     cr_assert_not(src->kafka.enabled);
     cr_assert_eq(src->horizon_ms, 24 * 3600 * 1000);
+    /* the labels: a source without views, so without a horizon */
+    const fr_source_spec_t *cb = &cfg->sources[1];
+    cr_assert_str_eq(cb->name, "chargebacks");
+    cr_assert_eq(cb->nfields, 3);
+    cr_assert_eq(cb->ts_field, 2);
+    cr_assert_eq(cb->fields[1].type, FR_T_LONG);
+    cr_assert_eq(cb->horizon_ms, 0);
+    cr_assert_eq(fr_source_field_index(src, "txn_id"), 4);
 
     cr_assert_eq(cfg->nviews, 2);
     const fr_view_spec_t *v = view(cfg, "card_txn");

@@ -1,9 +1,11 @@
 /*
- * Unit tests of `freshet generate` (src/gen/gen_cmd.c): files, stdout, usage
- * errors, rate limiting, and HTTP delivery against a small libmicrohttpd
- * server started by the test on loopback, which can fail requests on
- * purpose to exercise retries with the same Idempotency-Key; Kafka option
- * errors, and runs against librdkafka's mock cluster started in the test.
+ * Unit tests of `freshet generate` (src/gen/gen_cmd.c, gen_out.c): files,
+ * stdout, a file per source, usage errors, rate limiting, histories
+ * (spread, order, labels), the embedded log, and HTTP delivery against a
+ * small libmicrohttpd server started by the test on loopback, which routes
+ * by path and can fail requests on purpose to exercise retries with the
+ * same Idempotency-Key; Kafka option errors, and runs against librdkafka's
+ * mock cluster started in the test (a topic per source).
  */
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -17,9 +19,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config/config.h"
 #include "core/clock.h"
 #include "event/registry.h"
 #include "gen/gen.h"
+#include "source/elog.h"
 
 #define ARGC(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -187,6 +191,7 @@ typedef struct server {
     char keys[MAX_REQ][128];
     int answered[MAX_REQ]; /* status sent */
     size_t lines[MAX_REQ];
+    char paths[MAX_REQ][64];
     int bad_type;
 } server_t;
 
@@ -209,7 +214,6 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
                                const char *method, const char *version, const char *data,
                                size_t *data_size, void **state)
 {
-    (void)url;
     (void)version;
     server_t *s = cls;
     conn_t *cn = *state;
@@ -244,6 +248,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         snprintf(s->keys[i], sizeof s->keys[i], "%s", key ? key : "");
         s->answered[i] = status;
         s->lines[i] = lines;
+        snprintf(s->paths[i], sizeof s->paths[i], "%s", url);
     }
     pthread_mutex_unlock(&s->mu);
     char text[128];
@@ -388,6 +393,361 @@ Test(gen_cmd, slow_rates_send_promptly)
     server_stop(s);
 }
 
+/* ---- kinds, histories, routes ---- */
+
+Test(gen_cmd, bad_kinds_histories_and_routes_are_exit_code_2)
+{
+    char lc[200];
+    snprintf(lc, sizeof lc, "%s/x.yaml", tmpdir);
+    char *bad[][12] = {
+        {"generate", "--kind", "bogus"},
+        {"generate", "--users", "5"},
+        {"generate", "--kind", "clicks", "--cards", "5"},
+        {"generate", "--kind", "clicks", "--shift-at", "now"},
+        {"generate", "--kind", "clicks", "--label-delay", "1s..2s"},
+        {"generate", "--kind", "clicks", "--items", "11"},
+        {"generate", "--from", "now-1h"},
+        {"generate", "--until", "now"},
+        {"generate", "--from", "now", "--until", "now-1h"},
+        {"generate", "--from", "now-1s", "--until", "now"}, /* shorter than the jitter */
+        {"generate", "--from", "now-1h", "--until", "now", "--rate", "5", "--count", "10"},
+        {"generate", "--from", "now-1h", "--until", "now", "--count", "0"},
+        {"generate", "--from", "1000", "--until", "1001", "--jitter-ms", "0", "--rate", "1"},
+        {"generate", "--from", "yesterday", "--until", "now"},
+        {"generate", "--from", "now-7w", "--until", "now"},
+        {"generate", "--from", "99999999999999999999", "--until", "now"},
+        {"generate", "--label-delay", "5m..1m"},
+        {"generate", "--label-delay", "5x..1m"},
+        {"generate", "--label-delay", "1m"},
+        {"generate", "--label-delay", "400d..401d"},
+        {"generate", "--shift-at", "soon"},
+        {"generate", "--to", "log"},
+        {"generate", "--only", "nope"},
+        {"generate", "--only", ""},
+        {"generate", "--only", "transactions,"},
+        {"generate", "--kind", "clicks", "--only", "chargebacks"},
+        {"generate", "--to", "a%sb%s"},
+        {"generate", "--to", "http://h:1/v1/events/transactions", "--only",
+         "transactions,chargebacks"},
+        {"generate", "--to", "log", "--source", "x"},
+        {"generate", "--to", "log", "-c", lc, "--source", "transactions"},
+        {"generate", "--source", "transactions", "--to", "http://h:1"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int argc = 0;
+        while (argc < 12 && bad[i][argc])
+            argc++;
+        cr_assert_eq(fr_gen_cmd(argc, bad[i]), 2, "case %zu (%s %s) not refused", i, bad[i][1],
+                     bad[i][2] ? bad[i][2] : "");
+    }
+}
+
+/* A parsed event of a run: its source, ts, txn_id and line number. */
+typedef struct ev {
+    int label; /* 1 for a chargeback */
+    int64_t ts;
+    char id[24];
+    size_t line;
+} ev_t;
+
+/* Reads an NDJSON file of transactions and chargebacks (any order). */
+static ev_t *read_events(const char *file, size_t *n)
+{
+    FILE *f = fopen(file, "r");
+    cr_assert_not_null(f, "%s", file);
+    size_t cap = 1024;
+    ev_t *v = malloc(cap * sizeof *v);
+    char line[1024];
+    *n = 0;
+    while (fgets(line, sizeof line, f)) {
+        json_t *j = json_loads(line, 0, NULL);
+        cr_assert_not_null(j, "%s line %zu: %s", file, *n + 1, line);
+        if (*n == cap)
+            v = realloc(v, (cap *= 2) * sizeof *v);
+        ev_t *e = &v[*n];
+        e->label = json_object_get(j, "is_fraud") != NULL;
+        cr_assert(e->label || json_is_string(json_object_get(j, "card_id")), "%s", line);
+        e->ts = json_integer_value(json_object_get(j, "ts"));
+        snprintf(e->id, sizeof e->id, "%s", json_string_value(json_object_get(j, "txn_id")));
+        e->line = ++*n;
+        json_decref(j);
+    }
+    fclose(f);
+    return v;
+}
+
+static int by_id(const void *a, const void *b)
+{
+    const ev_t *x = a, *y = b;
+    int c = strcmp(x->id, y->id);
+    return c ? c : x->label - y->label; /* the transaction first */
+}
+
+#define T0 1700000000000LL
+#define HOUR 3600000LL
+
+Test(gen_cmd, a_history_spreads_events_in_order_with_their_labels)
+{
+    char from[32], until[32];
+    snprintf(from, sizeof from, "%lld", T0);
+    snprintf(until, sizeof until, "%lld", T0 + HOUR);
+    char *argv[] = {"generate", "--from",        from,      "--until",     until,
+                    "--count",  "20000",         "--seed",  "4",           "--fraud-rate",
+                    "0.02",     "--label-delay", "1s..5m",  "--to",        path};
+    cr_assert_eq(fr_gen_cmd(ARGC(argv), argv), 0);
+    size_t n;
+    ev_t *v = read_events(path, &n);
+    size_t tx = 0, lab = 0;
+    int64_t max_tx = T0 - 10000, last_label = INT64_MIN, first = INT64_MAX, last = INT64_MIN;
+    for (size_t i = 0; i < n; i++) {
+        ev_t *e = &v[i];
+        cr_assert(e->ts >= T0 && e->ts < T0 + HOUR, "ts %lld outside the history",
+                  (long long)e->ts);
+        if (e->label) {
+            lab++;
+            cr_assert(e->ts >= last_label, "chargebacks out of ts order at line %zu", e->line);
+            last_label = e->ts;
+            /* merged in ts order: a chargeback comes once the transactions reach its time */
+            cr_assert(e->ts <= max_tx + 2000 + 100, "a chargeback at line %zu ahead of time",
+                      e->line);
+        } else {
+            tx++;
+            /* ts order up to the jitter */
+            cr_assert(e->ts >= max_tx - 2000, "line %zu: ts %lld after %lld", e->line,
+                      (long long)e->ts, (long long)max_tx);
+            max_tx = e->ts > max_tx ? e->ts : max_tx;
+            first = e->ts < first ? e->ts : first;
+            last = e->ts > last ? e->ts : last;
+        }
+    }
+    cr_assert_eq(tx, 20000);
+    /* spread over the whole hour */
+    cr_assert(first < T0 + 2500 && last > T0 + HOUR - 2500, "%lld..%lld", (long long)first,
+              (long long)last);
+    /* 2% fraud and 0.1% false chargebacks, minus the last 5 minutes' */
+    cr_assert(lab > 250 && lab < 600, "%zu chargebacks", lab);
+    /* each chargeback follows its transaction, 1 s to 5 min later */
+    qsort(v, n, sizeof *v, by_id);
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i].label)
+            continue;
+        cr_assert(i > 0 && !strcmp(v[i - 1].id, v[i].id) && !v[i - 1].label,
+                  "chargeback %s has no transaction", v[i].id);
+        cr_assert(i < 2 || strcmp(v[i - 2].id, v[i].id), "%s charged back twice", v[i].id);
+        cr_assert(v[i].line > v[i - 1].line, "chargeback %s before its transaction", v[i].id);
+        int64_t d = v[i].ts - v[i - 1].ts;
+        cr_assert(d >= 1000 && d <= 300000, "delay %lld", (long long)d);
+    }
+    free(v);
+    /* the same history again: the same bytes */
+    FILE *f = fopen(path, "r");
+    char *one = malloc(4 << 20), *two = malloc(4 << 20);
+    size_t l1 = fread(one, 1, 4 << 20, f);
+    fclose(f);
+    cr_assert_eq(fr_gen_cmd(ARGC(argv), argv), 0);
+    f = fopen(path, "r");
+    size_t l2 = fread(two, 1, 4 << 20, f);
+    fclose(f);
+    cr_assert(l1 == l2 && !memcmp(one, two, l1), "a history is not reproducible");
+    free(one);
+    free(two);
+}
+
+Test(gen_cmd, a_history_at_a_rate_and_labels_days_later)
+{
+    char from[32], until[32];
+    snprintf(from, sizeof from, "%lld", T0);
+    snprintf(until, sizeof until, "%lld", T0 + 6 * 24 * HOUR);
+    /* 0.05 events a second for six days: 25920; chargebacks 1 to 4 days later */
+    char *argv[] = {"generate", "--from", from,   "--until", until, "--rate",
+                    "0.05",     "--seed", "5",    "--fraud-rate", "0.05", "--to", path};
+    cr_assert_eq(fr_gen_cmd(ARGC(argv), argv), 0);
+    size_t n, tx = 0, lab = 0;
+    ev_t *v = read_events(path, &n);
+    for (size_t i = 0; i < n; i++)
+        tx += !v[i].label;
+    lab = n - tx;
+    cr_assert_eq(tx, 25920);
+    cr_assert(lab > 300, "%zu chargebacks", lab);
+    qsort(v, n, sizeof *v, by_id);
+    for (size_t i = 1; i < n; i++) {
+        if (!v[i].label)
+            continue;
+        int64_t d = v[i].ts - v[i - 1].ts;
+        cr_assert(d >= 24 * HOUR && d <= 96 * HOUR, "delay %lld", (long long)d);
+    }
+    free(v);
+}
+
+Test(gen_cmd, a_file_per_source_and_only_some_sources)
+{
+    char from[32], until[32], dir[200], pattern[200], file[260];
+    snprintf(from, sizeof from, "%lld", T0);
+    snprintf(until, sizeof until, "%lld", T0 + HOUR);
+    snprintf(dir, sizeof dir, "%s/out/", tmpdir); /* made by the run */
+    char *argv[] = {"generate",      "--from", from,     "--until", until,        "--count",
+                    "5000",          "--seed", "6",      "--fraud-rate", "0.05", "--label-delay",
+                    "1s..1m",        "--to",   dir};
+    cr_assert_eq(fr_gen_cmd(ARGC(argv), argv), 0);
+    size_t n;
+    snprintf(file, sizeof file, "%stransactions.ndjson", dir);
+    ev_t *v = read_events(file, &n);
+    cr_assert_eq(n, 5000);
+    for (size_t i = 0; i < n; i++)
+        cr_assert(!v[i].label);
+    free(v);
+    snprintf(file, sizeof file, "%schargebacks.ndjson", dir);
+    v = read_events(file, &n);
+    size_t labels = n;
+    cr_assert(labels > 100, "%zu", labels);
+    for (size_t i = 0; i < n; i++)
+        cr_assert(v[i].label);
+    free(v);
+    /* a pattern, and --only */
+    snprintf(pattern, sizeof pattern, "%s/p-%%s.json", tmpdir);
+    char *only[] = {"generate",      "--from", from,     "--until", until,        "--count",
+                    "5000",          "--seed", "6",      "--fraud-rate", "0.05", "--label-delay",
+                    "1s..1m",        "--to",   pattern,  "--only",  "chargebacks"};
+    cr_assert_eq(fr_gen_cmd(ARGC(only), only), 0);
+    snprintf(file, sizeof file, "%s/p-chargebacks.json", tmpdir);
+    v = read_events(file, &n);
+    cr_assert_eq(n, labels); /* the same history, the same labels */
+    free(v);
+    snprintf(file, sizeof file, "%s/p-transactions.json", tmpdir);
+    cr_assert_neq(access(file, F_OK), 0, "a file for a source left out");
+    /* clicks */
+    char *clicks[] = {"generate", "--kind", "clicks", "--count", "3000", "--to", dir};
+    cr_assert_eq(fr_gen_cmd(ARGC(clicks), clicks), 0);
+    snprintf(file, sizeof file, "%sclicks.ndjson", dir);
+    FILE *f = fopen(file, "r");
+    cr_assert_not_null(f);
+    char line[512];
+    size_t lines = 0;
+    while (fgets(line, sizeof line, f)) {
+        json_t *j = json_loads(line, 0, NULL);
+        cr_assert(json_is_string(json_object_get(j, "user_category")), "%s", line);
+        json_decref(j);
+        lines++;
+    }
+    fclose(f);
+    cr_assert_eq(lines, 3000);
+}
+
+/* An HTTP server per path: a history goes to each source's route. */
+Test(gen_cmd, http_routes_each_source_to_its_path)
+{
+    server_t *s = server_start();
+    char url[128], from[32], until[32];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", s->port);
+    snprintf(from, sizeof from, "%lld", T0);
+    snprintf(until, sizeof until, "%lld", T0 + HOUR);
+    char *argv[] = {"generate", "--from",       from,   "--until",       until,    "--count",
+                    "3000",     "--fraud-rate", "0.05", "--label-delay", "1s..1m", "--batch",
+                    "400",      "--seed",       "10",   "--to",          url};
+    cr_assert_eq(fr_gen_cmd(ARGC(argv), argv), 0);
+    size_t tx = 0, lab = 0;
+    for (size_t i = 0; i < s->nreq; i++) {
+        cr_assert_eq(s->answered[i], 200);
+        if (!strcmp(s->paths[i], "/v1/events/transactions"))
+            tx += s->lines[i];
+        else if (!strcmp(s->paths[i], "/v1/events/chargebacks"))
+            lab += s->lines[i];
+        else
+            cr_assert_fail("POST to %s", s->paths[i]);
+        for (size_t j = 0; j < i; j++)
+            cr_assert_str_neq(s->keys[i], s->keys[j]);
+    }
+    cr_assert_eq(tx, 3000);
+    cr_assert(lab > 50, "%zu chargebacks", lab);
+    cr_assert_eq(s->bad_type, 0);
+    server_stop(s);
+    /* the full URL of one source carries that source only */
+    s = server_start();
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/events/chargebacks", s->port);
+    cr_assert_eq(fr_gen_cmd(ARGC(argv), argv), 0);
+    size_t only = 0;
+    for (size_t i = 0; i < s->nreq; i++) {
+        cr_assert_str_eq(s->paths[i], "/v1/events/chargebacks");
+        only += s->lines[i];
+    }
+    cr_assert_eq(only, lab);
+    server_stop(s);
+}
+
+static const char log_cfg_fmt[] = "store: { path: %s/data }\n"
+                                  "sources:\n"
+                                  "  - name: transactions\n"
+                                  "    timestamp: ts\n"
+                                  "    fields:\n"
+                                  "      - { name: card_id, type: string }\n"
+                                  "      - { name: amount, type: double }\n"
+                                  "      - { name: txn_id, type: string }\n"
+                                  "      - { name: ts, type: long }\n"
+                                  "%s"
+                                  "feature_views:\n"
+                                  "  - { name: card, source: transactions, entity: card_id,\n"
+                                  "      windows: [1h], aggregations: [ { fn: count } ] }\n";
+
+static const char chargebacks_yaml[] = "  - name: chargebacks\n"
+                                       "    timestamp: ts\n"
+                                       "    fields:\n"
+                                       "      - { name: txn_id, type: string }\n"
+                                       "      - { name: is_fraud, type: long }\n"
+                                       "      - { name: ts, type: long }\n";
+
+/* The history into the embedded log, as HTTP ingest would append it. */
+Test(gen_cmd, a_history_into_the_embedded_log)
+{
+    char cfg[200], from[32], until[32];
+    snprintf(cfg, sizeof cfg, "%s/log.yaml", tmpdir);
+    FILE *f = fopen(cfg, "w");
+    fprintf(f, log_cfg_fmt, tmpdir, "");
+    fclose(f);
+    int64_t t0 = fr_now_ms() - 2 * HOUR;
+    snprintf(from, sizeof from, "%lld", (long long)t0);
+    snprintf(until, sizeof until, "%lld", (long long)(t0 + HOUR));
+    char *argv[] = {"generate", "--from", from, "--until", until, "--count", "4000",
+                    "--seed", "8", "--fraud-rate", "0.05", "--label-delay", "1s..1m",
+                    "--batch", "300", "--to", "log", "-c", cfg};
+    /* the configuration has no chargebacks source: refused unless left out */
+    cr_assert_eq(fr_gen_cmd(ARGC(argv), argv), 1);
+    f = fopen(cfg, "w");
+    fprintf(f, log_cfg_fmt, tmpdir, chargebacks_yaml);
+    fclose(f);
+    cr_assert_eq(fr_gen_cmd(ARGC(argv), argv), 0);
+    /* the same history to a file tells how many chargebacks to expect */
+    char *same[] = {"generate", "--from", from, "--until", until, "--count", "4000",
+                    "--seed", "8", "--fraud-rate", "0.05", "--label-delay", "1s..1m",
+                    "--to", path};
+    cr_assert_eq(fr_gen_cmd(ARGC(same), same), 0);
+    size_t n;
+    ev_t *v = read_events(path, &n);
+    size_t labels = 0;
+    for (size_t i = 0; i < n; i++)
+        labels += (size_t)v[i].label;
+    free(v);
+    cr_assert(labels > 50);
+    fr_config_t *c = NULL;
+    char err[512];
+    cr_assert_eq(fr_config_load(cfg, &c, err, sizeof err), 0, "%s", err);
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/data/log", tmpdir);
+    fr_elog_t *log = NULL;
+    cr_assert_eq(fr_elog_open(dir, c, &log, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(fr_elog_end_offset(log, 0), 4000);
+    cr_assert_eq(fr_elog_end_offset(log, 1), labels);
+    cr_assert_eq(fr_elog_dlq_count(log), 0);
+    cr_assert(fr_elog_watermark(log, 0) < t0 + HOUR && fr_elog_watermark(log, 0) > t0);
+    fr_elog_close(log);
+    fr_config_free(c);
+    /* only the transactions, into another source by --source */
+    char *only[] = {"generate", "--from", from, "--until", until, "--count", "4000",
+                    "--seed", "8", "--fraud-rate", "0.05", "--label-delay", "1s..1m",
+                    "--to", "log", "-c", cfg, "--only", "chargebacks", "--source",
+                    "transactions"};
+    cr_assert_eq(fr_gen_cmd(ARGC(only), only), 1); /* chargebacks lack card_id: all refused */
+}
+
 /* ---- Kafka ---- */
 
 Test(gen_cmd, kafka_usage_errors_are_exit_code_2)
@@ -396,8 +756,9 @@ Test(gen_cmd, kafka_usage_errors_are_exit_code_2)
     char *a1[] = {"generate", "--format", "avro"};
     char *a2[] = {"generate", "--format", "json", "--to", path};
     char *a3[] = {"generate", "--format", "xml", "--to", "kafka://127.0.0.1:1/t"};
-    char *a4[] = {"generate", "--to", "kafka://127.0.0.1:1"};
-    char *a5[] = {"generate", "--to", "kafka://127.0.0.1:1/"};
+    char *a4[] = {"generate", "--to", "kafka://127.0.0.1:1/t", "--only",
+                  "transactions,chargebacks"};
+    char *a5[] = {"generate", "--to", "kafka://127.0.0.1:1/a%sb%s"};
     char *a6[] = {"generate", "--to", "kafka:///t"};
     char *a7[] = {"generate", "--to", "kafka://host/t"};
     char *a8[] = {"generate", "--to", "kafka://host:0/t"};
@@ -517,6 +878,8 @@ static void mock_start(mock_t *m)
         char name[2] = {*t, 0};
         cr_assert_eq(rd_kafka_mock_topic_create(m->mc, name, 2, 1), 0);
     }
+    cr_assert_eq(rd_kafka_mock_topic_create(m->mc, "transactions", 2, 1), 0);
+    cr_assert_eq(rd_kafka_mock_topic_create(m->mc, "chargebacks", 2, 1), 0);
 }
 
 /* kafka://BOOTSTRAP/topic in m->url */
@@ -534,7 +897,8 @@ static void mock_stop(mock_t *m)
 }
 
 /* Counts the messages of topic (2 partitions) and checks every key is the
- * card_id of its value (JSON) or is a card id (Avro). */
+ * card_id of its value (json 1) or is a card id (Avro, json 0), or that
+ * messages are chargebacks without a key (json 2). */
 static size_t mock_count(mock_t *m, const char *topic, int json)
 {
     char e[256];
@@ -560,7 +924,11 @@ static size_t mock_count(mock_t *m, const char *topic, int json)
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(c, 200);
         if (!msg)
             continue;
-        if (!msg->err) {
+        if (!msg->err && json == 2) {
+            n++;
+            cr_assert_eq(msg->key_len, 0);
+            cr_assert(msg->len > 10 && !memcmp(msg->payload, "{\"txn_id\":", 10));
+        } else if (!msg->err) {
             n++;
             cr_assert(msg->key_len == 7 && ((char *)msg->key)[0] == 'c', "key %.*s",
                       (int)msg->key_len, (char *)msg->key);
@@ -594,6 +962,24 @@ Test(gen_cmd, kafka_json_and_avro_to_a_mock_cluster)
                     cfgpath,    "--count", "200",             "--rate",   "2000"};
     cr_assert_eq(fr_gen_cmd(ARGC(avro), avro), 0);
     cr_assert_eq(mock_count(&m, "a", 0), 200);
+    /* a topic per source: a history with its chargebacks */
+    char from[32], until[32], file[200];
+    snprintf(from, sizeof from, "%lld", T0);
+    snprintf(until, sizeof until, "%lld", T0 + HOUR);
+    snprintf(m.url, sizeof m.url, "kafka://%s", rd_kafka_mock_cluster_bootstraps(m.mc));
+    char *both[] = {"generate", "--to", m.url, "--from", from, "--until", until, "--count",
+                    "2000", "--fraud-rate", "0.05", "--label-delay", "1s..1m", "--seed", "9"};
+    cr_assert_eq(fr_gen_cmd(ARGC(both), both), 0);
+    snprintf(file, sizeof file, "%s/ref-%%s.ndjson", tmpdir);
+    char *ref[] = {"generate", "--to", file, "--from", from, "--until", until, "--count",
+                   "2000", "--fraud-rate", "0.05", "--label-delay", "1s..1m", "--seed", "9"};
+    cr_assert_eq(fr_gen_cmd(ARGC(ref), ref), 0);
+    snprintf(file, sizeof file, "%s/ref-chargebacks.ndjson", tmpdir);
+    size_t labels;
+    free(read_events(file, &labels));
+    cr_assert(labels > 20);
+    cr_assert_eq(mock_count(&m, "transactions", 1), 2000);
+    cr_assert_eq(mock_count(&m, "chargebacks", 2), labels);
     mock_stop(&m);
 }
 
