@@ -275,12 +275,17 @@ int fr_modelreg_register(fr_store_t *s, const char *name, const fr_model_draft_t
                          uint32_t *version, char *err, size_t errlen)
 {
     *version = 0;
+    char ebuf[2];
+    if (!err || !errlen) {
+        err = ebuf;
+        errlen = sizeof ebuf;
+    }
+    err[0] = '\0';
     if (!fr_modelreg_name_ok(name)) {
-        if (err && errlen)
-            snprintf(err, errlen, "model names are 1 to 128 of [A-Za-z0-9_.-]");
+        snprintf(err, errlen, "model names are 1 to 128 of [A-Za-z0-9_.-]");
         return FR_EINVAL;
     }
-    int rc = check_draft(d, err ? err : (char[2]){0}, err ? errlen : 2);
+    int rc = check_draft(d, err, errlen);
     for (int i = 0; !rc && i < REGISTER_TRIES; i++) {
         uint64_t n;
         rc = fr_store_kv_incr(s, FR_MODELREG_NS, name, "seq", &n);
@@ -292,6 +297,7 @@ int fr_modelreg_register(fr_store_t *s, const char *name, const fr_model_draft_t
         rc = fr_modelreg_put(s, name, (uint32_t)n, d, err, errlen);
         if (rc == FR_ECONFLICT) {
             rc = 0;
+            err[0] = '\0';
             continue;
         }
         if (!rc)
@@ -300,7 +306,7 @@ int fr_modelreg_register(fr_store_t *s, const char *name, const fr_model_draft_t
     }
     if (!rc)
         rc = FR_ECONFLICT;
-    if (err && errlen && !err[0])
+    if (!err[0])
         snprintf(err, errlen, "%s: %s", name, fr_strerror(rc));
     return rc;
 }
