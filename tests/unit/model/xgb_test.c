@@ -396,7 +396,7 @@ static void *work(void *arg)
     return w;
 }
 
-Test(xgb, predictors_on_many_threads_share_one_model)
+Test(xgb, predictors_on_many_threads_share_one_model_while_it_is_saved)
 {
     trained_t t;
     train(&t, base_params, 6);
@@ -408,6 +408,15 @@ Test(xgb, predictors_on_many_threads_share_one_model)
     for (int i = 0; i < NT; i++) {
         w[i] = (worker_t){.m = m, .x = t.xv, .want = want, .n = t.nv, .id = i};
         cr_assert_eq(pthread_create(&th[i], NULL, work, &w[i]), 0);
+    }
+    /* saving reads the model while they predict */
+    for (int i = 0; i < 10; i++) {
+        void *b;
+        size_t n;
+        char err[256];
+        cr_assert_eq(fr_xgb_model_save(m, &b, &n, err, sizeof err), 0, "%s", err);
+        cr_assert(n == t.len && memcmp(b, t.model, n) == 0, "save %d differs", i);
+        free(b);
     }
     for (int i = 0; i < NT; i++) {
         void *r;
