@@ -8,6 +8,7 @@
 # address,undefined).
 
 CC       ?= cc
+CXX      ?= c++
 BUILD    ?= build
 OPT      ?= -O2 -g
 SANITIZE ?=
@@ -18,16 +19,20 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror
 CFLAGS  := -std=c11 -D_GNU_SOURCE $(WARN) $(OPT) -Isrc -pthread -MMD -MP $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+# src/core/dtoa.cc is the one C++ file: a bridge to libdouble-conversion
+CXXFLAGS := -std=c++17 -Wall -Wextra -Wshadow -Werror $(OPT) -Isrc -MMD -MP $(EXTRA_CFLAGS)
 # libxgboost: plain -lxgboost, Debian's xgboost.pc names a wrong libdir
-LDLIBS  := $(PKG_LIBS) -lxgboost -lm -pthread
+LDLIBS  := $(PKG_LIBS) -lxgboost -ldouble-conversion -lstdc++ -lm -pthread
 LDFLAGS :=
 ifneq ($(SANITIZE),)
 CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+CXXFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
 SRCS  := $(filter-out src/main.c,$(wildcard src/*/*.c))
-OBJS  := $(SRCS:%.c=$(BUILD)/%.o)
+CXXSRCS := $(wildcard src/*/*.cc)
+OBJS  := $(SRCS:%.c=$(BUILD)/%.o) $(CXXSRCS:%.cc=$(BUILD)/%.o)
 LIB   := $(BUILD)/libfreshet.a
 BIN   := $(BUILD)/freshet
 
@@ -46,6 +51,10 @@ all: $(BIN)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
 
 $(LIB): $(OBJS)
 	@rm -f $@
@@ -92,7 +101,7 @@ lint:
 # coverage-guided fuzzing with clang's libFuzzer: FUZZ_SECONDS per target
 FUZZ_SECONDS ?= 60
 fuzz: deps
-	@$(MAKE) --no-print-directory BUILD=build/libfuzzer CC=clang OPT="-O1 -g" \
+	@$(MAKE) --no-print-directory BUILD=build/libfuzzer CC=clang CXX=clang++ OPT="-O1 -g" \
 	    SANITIZE=address,undefined EXTRA_CFLAGS=-fsanitize=fuzzer-no-link build/libfuzzer/libfreshet.a
 	@for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); c=$${n#fuzz_}; \
 	    echo "== $$n"; \

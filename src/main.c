@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/cli.h"
 #include "config/config.h"
 #include "core/err.h"
 #include "core/jw.h"
@@ -48,6 +49,7 @@ static void usage(FILE *f)
                "  generate  [--to DEST] ...    synthetic transactions (stdout, file, HTTP, Kafka)\n"
                "  backfill  -c FILE --jsonl|--avro PATH...|--from-kafka earliest|MS\n"
                "                               views recomputed from history\n"
+               "  training-set -c FILE --set NAME -o OUT   a point-in-time training set\n"
                "  dlq list|replay -c FILE      show / re-feed dead-lettered events\n"
                "  status    -c FILE            positions, ends and lag per source partition\n"
                "  schema    register|list|check -c FILE ...  the Avro schema registry\n\n"
@@ -515,6 +517,8 @@ int main(int argc, char **argv)
         return fr_gen_cmd(argc, argv);
     if (!strcmp(cmd, "backfill"))
         return fr_backfill_main(argc, argv);
+    if (!strcmp(cmd, "training-set"))
+        return fr_cli_training_set(argc, argv);
     if (!strcmp(cmd, "dlq"))
         return cmd_dlq(argc, argv);
     if (!strcmp(cmd, "status"))

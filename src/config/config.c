@@ -1530,11 +1530,405 @@ static int parse_views(ctx_t *c, const slot_t *sec, fr_config_t *cfg)
 }
 
 /* ------------------------------------------------------------------ */
+/* training sets                                                       */
+
+enum { TS_NAME, TS_SPINE, TS_POINT, TS_FEATURES, TS_LABEL, TS__N };
+static const char *const tset_keys[] = {"name", "spine", "point", "features", "label"};
+static const char *const points[] = {"arrival", "event_time"};
+enum { LB_SOURCE, LB_KEY, LB_FIELD, LB_HORIZON, LB_DEFAULT, LB_ENTITY, LB_FN, LB_FILTER,
+       LB_WINDOW, LB_THRESHOLD, LB__N };
+static const char *const label_keys[] = {"source",  "key", "field",  "horizon", "default",
+                                         "entity",  "fn",  "filter", "window",  "threshold"};
+
+fr_type_t fr_view_feature_type(const fr_config_t *cfg, const fr_view_spec_t *vw, size_t f)
+{
+    const fr_agg_spec_t *a = &vw->plan.aggs[f / vw->nwindows];
+    switch (a->fn) {
+    case FR_FN_COUNT:
+    case FR_FN_COUNT_DISTINCT:
+    case FR_FN_SINCE_LAST: return FR_T_LONG;
+    case FR_FN_AVG:
+    case FR_FN_STDDEV: return FR_T_DOUBLE;
+    default: (void)cfg; return a->type;
+    }
+}
+
+/* The spine's field named like field f of source src, or -1 when the spine
+ * is a file (checked when it is read); FR_ECONFIG when the spine source
+ * lacks it. */
+static int spine_has(ctx_t *c, const slot_t *s, const fr_config_t *cfg, const fr_tset_spec_t *ts,
+                     const char *what, const char *fname)
+{
+    if (ts->spine < 0)
+        return 0;
+    const fr_source_spec_t *sp = &cfg->sources[ts->spine];
+    if (fr_source_field_index(sp, fname) >= 0)
+        return 0;
+    list_t l;
+    return fails(c, s, "%s needs field '%s' in the spine, but source '%s' has none; expected one "
+                       "of: %s",
+                 what, fname, sp->name, field_list(&l, sp, NULL, NULL));
+}
+
+static int parse_tset_features(ctx_t *c, const slot_t *s, const fr_config_t *cfg,
+                               fr_tset_spec_t *ts)
+{
+    size_t n;
+    int rc = read_seq(c, s, "features", "features", 1, FR_CONFIG_MAX_TSET_FEATURES, &n);
+    if (rc)
+        return rc;
+    ts->features = calloc(n, sizeof *ts->features);
+    if (!ts->features)
+        return oom(c);
+    void *it = NULL;
+    struct fy_node *item;
+    for (item = fy_node_sequence_iterate(s->v, &it); item;
+         item = fy_node_sequence_iterate(s->v, &it)) {
+        slot_t e = {s->k, item};
+        const char *t;
+        rc = scalar_text(c, &e, "a feature", "a view, view:feature, a field of the spine or an "
+                                              "on-demand feature", &t);
+        if (rc)
+            return rc;
+        fr_tsf_spec_t *f = &ts->features[ts->nfeatures];
+        f->view = f->feature = f->field = f->ondemand = -1;
+        f->name = strdup(t);
+        if (!f->name)
+            return oom(c);
+        ts->nfeatures++;
+        for (size_t i = 0; i + 1 < ts->nfeatures; i++)
+            if (!strcmp(ts->features[i].name, t))
+                return fails(c, &e, "feature '%.*s' is listed twice; expected each once",
+                             FR_CONFIG_MAX_NAME, t);
+        const char *colon = strchr(t, ':');
+        if (colon) {
+            char vn[FR_CONFIG_MAX_NAME + 1];
+            size_t vl = (size_t)(colon - t);
+            if (vl > FR_CONFIG_MAX_NAME)
+                return fails(c, &e, "feature '%.40s...': the view name is too long", t);
+            memcpy(vn, t, vl);
+            vn[vl] = '\0';
+            int v = fr_config_view_index(cfg, vn);
+            if (v < 0)
+                return fails(c, &e, "feature '%.*s': unknown view '%s'", FR_CONFIG_MAX_NAME, t, vn);
+            const fr_view_spec_t *vw = &cfg->views[v];
+            for (size_t k = 0; k < vw->naggs * vw->nwindows; k++)
+                if (!strcmp(vw->feature_names[k], colon + 1)) {
+                    f->kind = FR_TSF_FEATURE;
+                    f->view = v;
+                    f->feature = (int)k;
+                    f->type = fr_view_feature_type(cfg, vw, k);
+                }
+            if (f->kind != FR_TSF_FEATURE)
+                return fails(c, &e, "feature '%.*s': view '%s' has no feature '%.*s'; expected "
+                                    "e.g. %s:%s",
+                             FR_CONFIG_MAX_NAME, t, vn, FR_CONFIG_MAX_NAME, colon + 1, vn,
+                             vw->feature_names[0]);
+        } else if ((f->view = fr_config_view_index(cfg, t)) >= 0) {
+            f->kind = FR_TSF_VIEW;
+        } else if (ts->spine >= 0 &&
+                   (f->field = fr_source_field_index(&cfg->sources[ts->spine], t)) >= 0) {
+            f->kind = FR_TSF_FIELD;
+            f->type = cfg->sources[ts->spine].fields[f->field].type;
+        } else if (ts->spine < 0) {
+            /* a file spine: the column is found when the file is read; its
+             * type is the one sources declare for a field of that name */
+            f->kind = FR_TSF_FIELD;
+            f->type = FR_T_NULL;
+            for (size_t si = 0; si < cfg->nsources && f->type == FR_T_NULL; si++) {
+                int fi = fr_source_field_index(&cfg->sources[si], t);
+                if (fi >= 0)
+                    f->type = cfg->sources[si].fields[fi].type;
+            }
+            if (f->type == FR_T_NULL)
+                return fails(c, &e, "feature '%.*s' is not a view, a view:feature, an on-demand "
+                                    "feature or a field of any source",
+                             FR_CONFIG_MAX_NAME, t);
+        } else {
+            list_t l;
+            return fails(c, &e, "feature '%.*s' is not a view, a view:feature, an on-demand "
+                                "feature or a field of spine source '%s' (fields: %s)",
+                         FR_CONFIG_MAX_NAME, t, cfg->sources[ts->spine].name,
+                         field_list(&l, &cfg->sources[ts->spine], NULL, NULL));
+        }
+        if (f->view >= 0) {
+            const fr_view_spec_t *vw = &cfg->views[f->view];
+            const fr_source_spec_t *vs = &cfg->sources[vw->source];
+            char what[2 * FR_CONFIG_MAX_NAME + 16];
+            snprintf(what, sizeof what, "view '%s'", vw->name);
+            rc = spine_has(c, &e, cfg, ts, what, vs->fields[vw->entity].name);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static bool is_label_value(const fr_field_spec_t *f, const void *arg)
+{
+    (void)arg;
+    return f->type == FR_T_LONG || f->type == FR_T_DOUBLE || f->type == FR_T_BOOL;
+}
+
+static int label_field(ctx_t *c, const slot_t *s, const fr_source_spec_t *ls, const char *key,
+                       const char *expected, int *out)
+{
+    const char *t;
+    int rc = scalar_text(c, s, key, expected, &t);
+    if (rc)
+        return rc;
+    *out = fr_source_field_index(ls, t);
+    if (*out < 0) {
+        list_t l;
+        return fails(c, s, "label %s '%.*s' is not a field of source '%s'; expected one of: %s",
+                     key, FR_CONFIG_MAX_NAME, t, ls->name, field_list(&l, ls, NULL, NULL));
+    }
+    return 0;
+}
+
+static int parse_label(ctx_t *c, const slot_t *s, const fr_config_t *cfg, fr_tset_spec_t *ts)
+{
+    slot_t l[LB__N];
+    list_t names;
+    fr_label_spec_t *lb = &ts->label;
+    int rc = read_map(c, s->v, s->k, "label", label_keys, LB__N, l);
+    if (rc)
+        return rc;
+    if (is_null(s->v))
+        return fails(c, s, "label is empty; expected { source, key, field, horizon, default } or "
+                           "{ source, entity, fn, window }");
+    if (!l[LB_SOURCE].k)
+        return missing(c, s->v, s->k, "label", "source", "the label events' source");
+    const char *sn;
+    rc = scalar_text(c, &l[LB_SOURCE], "label source", "a source name", &sn);
+    if (rc)
+        return rc;
+    lb->source = fr_config_source_index(cfg, sn);
+    if (lb->source < 0) {
+        names.n = 0;
+        names.full = false;
+        names.b[0] = 0;
+        for (size_t i = 0; i < cfg->nsources; i++)
+            list_add(&names, cfg->sources[i].name);
+        return fails(c, &l[LB_SOURCE], "unknown label source '%.*s'; expected one of %s",
+                     FR_CONFIG_MAX_NAME, sn, names.b);
+    }
+    const fr_source_spec_t *ls = &cfg->sources[lb->source];
+    lb->key = lb->field = lb->entity = -1;
+    lb->filter.field = -1;
+    bool join = l[LB_KEY].k != NULL, win = l[LB_ENTITY].k || l[LB_FN].k || l[LB_WINDOW].k;
+    if (join && win)
+        return fails(c, &l[LB_KEY], "label has both key (a joined label) and entity/fn/window (a "
+                                    "forward window); expected one kind");
+    if (!join && !win)
+        return missing(c, s->v, s->k, "label", "key",
+                       "the field joining labels to spine rows (or entity, fn, window for a "
+                       "forward-window label)");
+    if (join) {
+        lb->kind = FR_LABEL_JOIN;
+        for (int k = LB_FILTER; k <= LB_THRESHOLD; k++)
+            if (l[k].k)
+                return fails(c, &l[k], "%s belongs to forward-window labels; a joined label has "
+                                       "source, key, field, horizon, default",
+                             label_keys[k]);
+        rc = label_field(c, &l[LB_KEY], ls, "key", "a field name", &lb->key);
+        if (!rc)
+            rc = spine_has(c, &l[LB_KEY], cfg, ts, "the label key", ls->fields[lb->key].name);
+        if (rc)
+            return rc;
+        lb->type = FR_T_LONG;
+        if (l[LB_FIELD].k) {
+            rc = label_field(c, &l[LB_FIELD], ls, "field", "a field name", &lb->field);
+            if (rc)
+                return rc;
+            if (!is_label_value(&ls->fields[lb->field], NULL))
+                return fails(c, &l[LB_FIELD], "label field '%s' is a %s; expected a long, double "
+                                              "or boolean field (candidates: %s)",
+                             ls->fields[lb->field].name, fr_type_name(ls->fields[lb->field].type),
+                             field_list(&names, ls, is_label_value, NULL));
+            lb->type = ls->fields[lb->field].type;
+        }
+        if (!l[LB_HORIZON].k)
+            return missing(c, s->v, s->k, "label", "horizon",
+                           "how long after a row's time its label may come, e.g. 30d");
+        rc = get_duration(c, &l[LB_HORIZON], "horizon", 0, MAX_WINDOW_MS, &lb->horizon_ms);
+        if (!rc && l[LB_DEFAULT].k && !is_null(l[LB_DEFAULT].v))
+            rc = parse_typed(c, &l[LB_DEFAULT], "label default", lb->type,
+                             lb->field >= 0 ? ls->fields[lb->field].name : "label", &lb->def);
+        return rc;
+    }
+    lb->kind = FR_LABEL_WINDOW;
+    for (int k = LB_KEY; k <= LB_DEFAULT; k++)
+        if (k != LB_FIELD && l[k].k)
+            return fails(c, &l[k], "%s belongs to joined labels; a forward-window label has "
+                                   "source, entity, fn, field, filter, window, threshold",
+                         label_keys[k]);
+    if (!l[LB_ENTITY].k)
+        return missing(c, s->v, s->k, "label", "entity", "the field that matches rows, e.g. user_id");
+    if (!l[LB_FN].k)
+        return missing(c, s->v, s->k, "label", "fn", "an aggregation such as count or sum");
+    if (!l[LB_WINDOW].k)
+        return missing(c, s->v, s->k, "label", "window", "how far ahead it looks, e.g. 30m");
+    rc = label_field(c, &l[LB_ENTITY], ls, "entity", "a field name", &lb->entity);
+    if (!rc)
+        rc = spine_has(c, &l[LB_ENTITY], cfg, ts, "the label entity", ls->fields[lb->entity].name);
+    if (rc)
+        return rc;
+    const char *fn;
+    rc = scalar_text(c, &l[LB_FN], "fn", "an aggregation", &fn);
+    if (rc)
+        return rc;
+    int f = fr_fn_parse(fn);
+    if (f < 0)
+        return fails(c, &l[LB_FN], "unknown fn '%.*s'; expected count, sum, avg, min, max, stddev, "
+                                   "count_distinct, last or since_last",
+                     FR_CONFIG_MAX_NAME, fn);
+    fr_agg_spec_t *as = &lb->plan.aggs[0];
+    as->fn = (fr_fn_t)f;
+    as->field = -1;
+    as->type = FR_T_NULL;
+    if (fr_fn_needs_field(as->fn)) {
+        if (!l[LB_FIELD].k)
+            return missing(c, s->v, s->k, "label", "field", "the field the aggregation reads");
+        rc = label_field(c, &l[LB_FIELD], ls, "field", "a field name", &as->field);
+        if (rc)
+            return rc;
+        as->type = ls->fields[as->field].type;
+        if (!fr_fn_accepts(as->fn, as->type))
+            return fails(c, &l[LB_FIELD], "fn %s cannot read %s field '%s'", fn,
+                         fr_type_name(as->type), ls->fields[as->field].name);
+        lb->field = as->field;
+    } else if (l[LB_FIELD].k) {
+        return fails(c, &l[LB_FIELD], "fn %s takes no field", fn);
+    }
+    rc = get_duration(c, &l[LB_WINDOW], "window", 1, MAX_WINDOW_MS, &lb->window_ms);
+    if (rc)
+        return rc;
+    if (l[LB_FILTER].k) {
+        fr_view_spec_t tmp = {.filter = {.field = -1}};
+        rc = parse_filter(c, &l[LB_FILTER], ls, &tmp);
+        if (rc)
+            return rc;
+        lb->filter = tmp.filter;
+    }
+    if (l[LB_THRESHOLD].k) {
+        fr_value_t th = {0};
+        rc = parse_typed(c, &l[LB_THRESHOLD], "threshold", FR_T_DOUBLE, "threshold", &th);
+        if (rc)
+            return rc;
+        lb->has_threshold = true;
+        lb->threshold = th.u.d;
+    }
+    lb->plan.naggs = 1;
+    lb->plan.nwindows = 1;
+    lb->plan.windows[0].window_ms = lb->window_ms;
+    lb->plan.windows[0].tile_ms = 1;
+    if (fr_agg_plan_init(&lb->plan))
+        return fails(c, &l[LB_FN], "the label's aggregation is refused by the aggregator");
+    switch (as->fn) {
+    case FR_FN_COUNT:
+    case FR_FN_COUNT_DISTINCT:
+    case FR_FN_SINCE_LAST: lb->type = FR_T_LONG; break;
+    case FR_FN_AVG:
+    case FR_FN_STDDEV: lb->type = FR_T_DOUBLE; break;
+    default: lb->type = as->type; break;
+    }
+    if (lb->has_threshold && lb->type != FR_T_LONG && lb->type != FR_T_DOUBLE)
+        return fails(c, &l[LB_THRESHOLD], "threshold needs a numeric label; fn %s gives a %s", fn,
+                     fr_type_name(lb->type));
+    if (lb->has_threshold)
+        lb->type = FR_T_LONG;
+    return 0;
+}
+
+static int parse_tset(ctx_t *c, struct fy_node *item, struct fy_node *at, fr_config_t *cfg,
+                      struct fy_node **names)
+{
+    slot_t s[TS__N];
+    int rc = read_map(c, item, at, "a training set", tset_keys, TS__N, s);
+    if (rc)
+        return rc;
+    if (!s[TS_NAME].k)
+        return missing(c, item, at, "a training set", "name", "a unique name");
+    const char *name;
+    rc = get_name(c, &s[TS_NAME], "training set name", &name);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < cfg->ntsets; i++)
+        if (!strcmp(cfg->tsets[i].name, name)) {
+            char first[32];
+            where(c, names[i], first, sizeof first);
+            return fails(c, &s[TS_NAME],
+                         "duplicate training set name '%s' (first at %s); expected a unique name",
+                         name, first);
+        }
+    fr_tset_spec_t *ts = &cfg->tsets[cfg->ntsets++];
+    names[cfg->ntsets - 1] = s[TS_NAME].v;
+    ts->spine = -1;
+    ts->label.source = -1;
+    ts->name = strdup(name);
+    if (!ts->name)
+        return oom(c);
+    if (s[TS_SPINE].k) {
+        const char *sn;
+        rc = scalar_text(c, &s[TS_SPINE], "spine", "a source name", &sn);
+        if (rc)
+            return rc;
+        ts->spine = fr_config_source_index(cfg, sn);
+        if (ts->spine < 0) {
+            list_t l = {.n = 0};
+            l.b[0] = 0;
+            for (size_t i = 0; i < cfg->nsources; i++)
+                list_add(&l, cfg->sources[i].name);
+            return fails(c, &s[TS_SPINE],
+                         "unknown spine source '%.*s'; expected one of %s (or no spine, and "
+                         "--spine FILE on the command line)",
+                         FR_CONFIG_MAX_NAME, sn, l.b);
+        }
+    }
+    int pt = FR_POINT_ARRIVAL;
+    rc = get_enum(c, &s[TS_POINT], "point", points, 2, &pt);
+    if (rc)
+        return rc;
+    ts->point = ts->spine < 0 ? FR_POINT_EVENT_TIME : (fr_point_t)pt;
+    if (s[TS_POINT].k && ts->spine < 0 && pt == FR_POINT_ARRIVAL)
+        return fails(c, &s[TS_POINT], "point: arrival needs a source spine (a file spine has no "
+                                      "arrival order); expected event_time, or a spine source");
+    if (!s[TS_FEATURES].k)
+        return missing(c, item, at, "a training set", "features",
+                       "a list of views, view:feature, spine fields or on-demand features");
+    rc = parse_tset_features(c, &s[TS_FEATURES], cfg, ts);
+    if (!rc && s[TS_LABEL].k)
+        rc = parse_label(c, &s[TS_LABEL], cfg, ts);
+    return rc;
+}
+
+static int parse_tsets(ctx_t *c, const slot_t *sec, fr_config_t *cfg)
+{
+    size_t n;
+    int rc = read_seq(c, sec, "training_sets", "training sets", 0, FR_CONFIG_MAX_TSETS, &n);
+    if (rc || !n)
+        return rc;
+    cfg->tsets = calloc(n, sizeof *cfg->tsets);
+    if (!cfg->tsets)
+        return oom(c);
+    struct fy_node *names[FR_CONFIG_MAX_TSETS];
+    void *it = NULL;
+    struct fy_node *item;
+    for (item = fy_node_sequence_iterate(sec->v, &it); !rc && item;
+         item = fy_node_sequence_iterate(sec->v, &it))
+        rc = parse_tset(c, item, sec->k, cfg, names);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
 /* the document                                                        */
 
-enum { TOP_STORE, TOP_SERVER, TOP_PROCESSOR, TOP_SOURCES, TOP_VIEWS, TOP_REGISTRY, TOP__N };
-static const char *const top_keys[] = {"store",         "server",       "processor", "sources",
-                                       "feature_views", "schema_registry"};
+enum { TOP_STORE, TOP_SERVER, TOP_PROCESSOR, TOP_SOURCES, TOP_VIEWS, TOP_REGISTRY, TOP_TSETS,
+       TOP__N };
+static const char *const top_keys[] = {"store",         "server",          "processor",
+                                       "sources",       "feature_views",   "schema_registry",
+                                       "training_sets"};
 
 enum { RG_URL, RG_TIMEOUT, RG__N };
 static const char *const registry_keys[] = {"url", "timeout_ms"};
@@ -1609,6 +2003,8 @@ static int parse_doc(ctx_t *c, struct fy_node *root, fr_config_t *cfg)
         rc = parse_views(c, &s[TOP_VIEWS], cfg);
     if (!rc && s[TOP_REGISTRY].k)
         rc = parse_registry(c, &s[TOP_REGISTRY], cfg);
+    if (!rc && s[TOP_TSETS].k)
+        rc = parse_tsets(c, &s[TOP_TSETS], cfg);
     return rc;
 }
 
@@ -1903,6 +2299,18 @@ void fr_config_free(fr_config_t *cfg)
             free((void *)(uintptr_t)v->filter.equals.u.s);
         free(v->name);
     }
+    for (size_t i = 0; i < cfg->ntsets; i++) {
+        fr_tset_spec_t *t = &cfg->tsets[i];
+        for (size_t f = 0; f < t->nfeatures; f++)
+            free(t->features[f].name);
+        free(t->features);
+        if (t->label.def.type == FR_T_STRING)
+            free((void *)(uintptr_t)t->label.def.u.s);
+        if (t->label.filter.equals.type == FR_T_STRING)
+            free((void *)(uintptr_t)t->label.filter.equals.u.s);
+        free(t->name);
+    }
+    free(cfg->tsets);
     free(cfg->sources);
     free(cfg->views);
     free(cfg->path);
@@ -1925,6 +2333,14 @@ int fr_config_view_index(const fr_config_t *cfg, const char *name)
 {
     for (size_t i = 0; i < cfg->nviews; i++)
         if (cfg->views[i].name && !strcmp(cfg->views[i].name, name))
+            return (int)i;
+    return -1;
+}
+
+int fr_config_tset_index(const fr_config_t *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->ntsets; i++)
+        if (cfg->tsets[i].name && !strcmp(cfg->tsets[i].name, name))
             return (int)i;
     return -1;
 }

@@ -89,6 +89,63 @@ typedef struct fr_view_spec {
     char **feature_names;  /* naggs * nwindows, "<agg>_<window>", index a*nw+w */
 } fr_view_spec_t;
 
+/* ---- training sets (DESIGN §2b) ---- */
+
+#define FR_CONFIG_MAX_TSETS 64
+#define FR_CONFIG_MAX_TSET_FEATURES 1024 /* entries of one features: list */
+
+typedef enum { FR_POINT_ARRIVAL = 0, FR_POINT_EVENT_TIME } fr_point_t;
+
+/* One entry of a training set's features: list. */
+typedef enum {
+    FR_TSF_VIEW = 0, /* every feature of a view */
+    FR_TSF_FEATURE,  /* view:feature */
+    FR_TSF_FIELD,    /* a field of the spine, passed as is */
+    FR_TSF_ONDEMAND  /* an on-demand feature */
+} fr_tsf_kind_t;
+
+typedef struct fr_tsf_spec {
+    fr_tsf_kind_t kind;
+    char *name;   /* as written */
+    int view;     /* VIEW, FEATURE: the view's index */
+    int feature;  /* FEATURE: a * nwindows + w */
+    int field;    /* FIELD: index in the spine source's fields; -1 for a file spine */
+    fr_type_t type; /* FIELD, FEATURE: the value's type */
+    int ondemand; /* ONDEMAND: index in the on-demand list */
+} fr_tsf_spec_t;
+
+typedef enum { FR_LABEL_NONE = 0, FR_LABEL_JOIN, FR_LABEL_WINDOW } fr_label_kind_t;
+
+typedef struct fr_label_spec {
+    fr_label_kind_t kind;
+    int source;            /* the label source */
+    /* JOIN: the first label event in log order whose key equals the row's,
+     * with ts in [t, t + horizon] */
+    int key;               /* field of the label source; the spine's field of the same name */
+    int field;             /* the value taken; -1: 1 when a label event is found */
+    int64_t horizon_ms;
+    fr_value_t def;        /* when none is found (FR_T_NULL: null); strings owned */
+    /* WINDOW: fn over the label source's events whose entity equals the
+     * row's, with t < ts <= t + window */
+    int entity;            /* field of the label source; the spine's field of the same name */
+    int64_t window_ms;
+    fr_filter_spec_t filter;
+    bool has_threshold;    /* 1 when value > threshold, else 0 */
+    double threshold;
+    fr_agg_plan_t plan;    /* one aggregation, one window of window_ms in 1 ms tiles: the
+                              value at t + window covers exactly (t, t + window] */
+    fr_type_t type;        /* the label's type */
+} fr_label_spec_t;
+
+typedef struct fr_tset_spec {
+    char *name;
+    int spine;             /* a source index; -1: a file given on the command line */
+    fr_point_t point;      /* a file spine is always FR_POINT_EVENT_TIME */
+    fr_tsf_spec_t *features;
+    size_t nfeatures;
+    fr_label_spec_t label;
+} fr_tset_spec_t;
+
 typedef struct fr_config {
     char *path;            /* the file loaded */
     struct {
@@ -127,6 +184,8 @@ typedef struct fr_config {
     size_t nsources;
     fr_view_spec_t *views;
     size_t nviews;
+    fr_tset_spec_t *tsets;
+    size_t ntsets;
 } fr_config_t;
 
 /*
@@ -151,6 +210,9 @@ void fr_config_free(fr_config_t *cfg);
 int fr_config_source_index(const fr_config_t *cfg, const char *name);
 int fr_config_view_index(const fr_config_t *cfg, const char *name);
 int fr_source_field_index(const fr_source_spec_t *src, const char *name);
+int fr_config_tset_index(const fr_config_t *cfg, const char *name);
+/* The type a view's feature f (a * nwindows + w) takes when not null. */
+fr_type_t fr_view_feature_type(const fr_config_t *cfg, const fr_view_spec_t *vw, size_t f);
 
 /* Parses "90s", "5m", "1h", "7d" (also "250ms") into ms: digits then one
  * unit of ms, s, m, h, d, nothing else; -1 if malformed or too large. */

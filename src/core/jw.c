@@ -1,11 +1,10 @@
 /* jw.c - JSON output helpers. */
 #include "core/jw.h"
 
-#include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/dtoa.h"
 #include "core/utf8.h"
 
 int fr_jw_str(fr_buf_t *b, const char *s, size_t n)
@@ -51,32 +50,33 @@ int fr_jw_cstr(fr_buf_t *b, const char *s)
     return fr_jw_str(b, s, strlen(s));
 }
 
-int fr_jw_i64(fr_buf_t *b, int64_t v)
-{
-    return fr_buf_printf(b, "%lld", (long long)v);
-}
-
 int fr_jw_u64(fr_buf_t *b, uint64_t v)
 {
-    return fr_buf_printf(b, "%llu", (unsigned long long)v);
+    char tmp[24];
+    char *p = tmp + sizeof tmp;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return fr_buf_add(b, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+int fr_jw_i64(fr_buf_t *b, int64_t v)
+{
+    if (v >= 0)
+        return fr_jw_u64(b, (uint64_t)v);
+    int rc = fr_buf_addc(b, '-');
+    /* the magnitude of INT64_MIN does not fit an int64_t; it does a uint64_t */
+    return rc ? rc : fr_jw_u64(b, (uint64_t)0 - (uint64_t)v);
 }
 
 int fr_jw_double(fr_buf_t *b, double d)
 {
-    if (!isfinite(d))
+    char tmp[FR_DTOA_MAX];
+    int n = fr_dtoa(d, tmp);
+    if (n < 0)
         return fr_buf_addstr(b, "null");
-    char tmp[40];
-    int n = 0;
-    for (int prec = 15; prec <= 17; prec++) {
-        n = snprintf(tmp, sizeof tmp, "%.*g", prec, d);
-        if (strtod(tmp, NULL) == d)
-            break;
-    }
-    int rc = fr_buf_add(b, tmp, (size_t)n);
-    /* keep it a JSON number that reads back as a double, not an integer */
-    if (!rc && !strpbrk(tmp, ".eEn"))
-        rc = fr_buf_add(b, ".0", 2);
-    return rc;
+    return fr_buf_add(b, tmp, (size_t)n);
 }
 
 int fr_jw_value(fr_buf_t *b, const fr_value_t *v)

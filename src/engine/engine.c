@@ -53,7 +53,6 @@ typedef struct {
 
 typedef struct {
     fr_map_t map;
-    int fresh;      /* backfill: computed afresh, never read from the store */
     int lookup;     /* the store may hold states not in the map */
     size_t evict_at; /* rotating cursor for eviction */
 } view_rt_t;
@@ -117,7 +116,6 @@ struct fr_engine {
     size_t posv_cap;
     int failed;           /* fenced in a listener: the caller must stop */
     int in_rd;            /* a read session is open (listeners renew it) */
-    int backfill;         /* fr_engine_set_backfill: no positions, unstamped states */
     /* what other threads see of the partitions (fr_engine_parts) */
     pthread_mutex_t snap_lock;
     fr_engine_part_t *snap;
@@ -354,18 +352,6 @@ static int on_assign(void *ctx, fr_source_t *src, const int32_t *parts, size_t n
     fr_engine_t *e = ctx;
     int s = src->index;
     source_rt_t *sr = &e->srcs[s];
-    if (e->backfill) {
-        /* history: the source says where to start; nothing is fenced or
-         * positioned in the store */
-        for (size_t i = 0; i < n; i++) {
-            part_rt_t *pr = part_get(sr, parts[i]);
-            if (!pr)
-                return FR_ENOMEM;
-            *pr = (part_rt_t){.wm = INT64_MIN, .committed_wm = INT64_MIN, .assigned = 1};
-            next[i] = UINT64_MAX;
-        }
-        return 0;
-    }
     fr_store_pos_t *pos = calloc(n ? n : 1, sizeof *pos);
     if (!pos)
         return FR_ENOMEM;
@@ -868,8 +854,6 @@ static void evict(fr_engine_t *e)
         view_rt_t *vr = &e->views[v];
         fr_map_t *m = &vr->map;
         size_t scanned = 0;
-        if (vr->fresh)
-            continue; /* its stored states predate the backfill: keep them all */
         while (total > target && m->size && scanned < m->cap) {
             size_t i = vr->evict_at++ & (m->cap - 1);
             fr_map_slot_t *s = &m->slots[i];
@@ -947,8 +931,7 @@ int fr_engine_commit(fr_engine_t *e)
         rc = fr_agg_state_encode(slot->value, &e->cfg->views[d->view].plan, &e->enc);
         if (rc)
             break;
-        int32_t part =
-            slot->user32 == NO_PARTITION || e->backfill ? -1 : (int32_t)slot->user32;
+        int32_t part = slot->user32 == NO_PARTITION ? -1 : (int32_t)slot->user32;
         e->puts[n] = (fr_store_put_t){
             .view = d->view,
             .key = key,
@@ -965,7 +948,7 @@ int fr_engine_commit(fr_engine_t *e)
         }
         for (size_t s = 0; !rc && s < e->cfg->nsources; s++) {
             source_rt_t *sr = &e->srcs[s];
-            for (size_t p = 0; sr->src && !e->backfill && p < sr->nparts; p++) {
+            for (size_t p = 0; sr->src && p < sr->nparts; p++) {
                 if (!sr->parts[p].assigned || !sr->parts[p].moved)
                     continue;
                 if (npos == e->posv_cap) {
@@ -1192,29 +1175,3 @@ int fr_engine_parts(fr_engine_t *e, fr_engine_part_t *out, size_t max, size_t *n
     return 0;
 }
 
-int fr_engine_set_backfill(fr_engine_t *e, const uint8_t *views)
-{
-    e->backfill = 1;
-    for (size_t s = 0; s < e->cfg->nsources; s++) {
-        source_rt_t *sr = &e->srcs[s];
-        size_t keep = 0;
-        for (size_t i = 0; i < sr->nviews; i++)
-            if (!views || views[sr->views[i]])
-                sr->views[keep++] = sr->views[i];
-        sr->nviews = keep;
-    }
-    for (size_t v = 0; v < e->cfg->nviews; v++) {
-        if (views && !views[v])
-            continue;
-        uint64_t n = 1;
-        int rc = e->store->ops->entities ? e->store->ops->entities(e->store, (int)v, &n) : 0;
-        if (rc)
-            return rc;
-        if (n) {
-            /* states stored before: recompute from nothing, overwrite */
-            e->views[v].fresh = 1;
-            e->views[v].lookup = 0;
-        }
-    }
-    return 0;
-}

@@ -84,17 +84,6 @@ int fr_engine_parts(fr_engine_t *e, fr_engine_part_t *out, size_t max, size_t *n
 /* The fencing epoch of this engine's commits (0: embedded, no group). */
 uint64_t fr_engine_epoch(const fr_engine_t *e);
 
-/*
- * Backfill mode (offline/backfill): only the views with views[v] != 0 (all
- * when views is NULL) are computed, from nothing: states already stored
- * for them are neither read nor kept (overwritten at commit; such views
- * are not evicted, so their entities must fit in memory), commits write no
- * source positions, and states carry no partition stamp (live processing
- * of the same source later applies everything it reads on top).  Call
- * before the first step.  0 or a store error.
- */
-int fr_engine_set_backfill(fr_engine_t *e, const uint8_t *views);
-
 /* With 0, fr_engine_step never commits by itself (benchmarks, tools that
  * commit at chosen points); 1 (the default) restores the policy above. */
 void fr_engine_set_autocommit(fr_engine_t *e, int on);

@@ -1,19 +1,21 @@
 /*
  * backfill.c - `freshet backfill` (see backfill.h).
  *
- * One engine in backfill mode (engine.h: the chosen views computed from
- * nothing, no positions written, states unstamped) reads one history
- * source to its end, committing every COMMIT_NS and at the end.  A
- * history is a fr_source_t like any other: files (source/file.h) or a
- * range of the source's Kafka topic (fr_kafka_source_open_history).
+ * The history (offline/history.h: files, or a range of the source's Kafka
+ * topic, decoded and admitted as the processor does) is replayed through
+ * agg/ into fresh states of the chosen views, all kept in memory; every
+ * COMMIT_NS and at the end the states changed since are written to the
+ * online store.  No position is read or written, and no fencing epoch is
+ * taken: the live processor carries on from where it was, on top of the
+ * backfilled states.
  *
- * The engine sees the store through hist_store: the online store as it is,
- * except that no source has a position and no fencing epoch is handed out,
- * and positions are never written.  So the history is read from its first
- * record with a watermark of its own (not the live processor's, which may
- * be far ahead of the history and would make all of it late), and the live
- * processor's positions, watermarks and epochs are neither read nor
- * changed: it carries on from where it was, on top of the backfilled state.
+ * States are written with a stamp of their own: no partition, and an
+ * offset that grows with every commit of every backfill (the start time in
+ * ms << 16, plus the commit's number).  A store that skips a state whose
+ * stamp is not newer than the stored one (Redis, so that a replayed commit
+ * changes nothing) then never skips a backfill's write over an earlier
+ * backfill's, whatever histories they read.  The processor gives no
+ * meaning to the offset of a state without a partition.
  */
 #include "offline/backfill.h"
 
@@ -31,11 +33,12 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
-#include "engine/engine.h"
+#include "agg/agg.h"
+#include "core/map.h"
+#include "event/event.h"
+#include "offline/history.h"
 #include "event/registry.h"
 #include "source/elog.h"
-#include "source/kafka.h"
-#include "source/file.h"
 #include "store/store.h"
 
 #define PROGRESS_NS 100000000ull /* the progress line changes at most 10 times a second */
@@ -93,147 +96,6 @@ typedef struct {
     int64_t from_ms; /* --from-kafka: -1 earliest */
     int fresh, force, quiet, verbose;
 } opts_t;
-
-/* ---- the store as the history sees it ------------------------------------------ */
-
-/*
- * The puts are written with a stamp of their own: no partition, and an
- * offset that grows with every commit of every backfill (the start time in
- * ms << 16, plus the commit's number).  A store that skips a state whose
- * stamp is not newer than the stored one (Redis, so that a replayed commit
- * changes nothing) then never skips a backfill's write over an earlier
- * backfill's, whatever histories they read.  The engine gives no meaning
- * to the offset of a state without a partition.
- */
-typedef struct {
-    fr_store_t base;
-    fr_store_t *inner; /* borrowed */
-    uint64_t stamp;    /* the next commit's */
-    fr_store_put_t *puts;
-    size_t cap;
-} hist_store_t;
-
-typedef struct {
-    fr_store_rd_t base;
-    fr_store_rd_t *inner;
-} hist_rd_t;
-
-static fr_store_rd_t *inner_rd(fr_store_rd_t *rd)
-{
-    return ((hist_rd_t *)rd)->inner;
-}
-
-static int h_rd_new(fr_store_t *s, fr_store_rd_t **out)
-{
-    hist_rd_t *rd = calloc(1, sizeof *rd);
-    if (!rd)
-        return FR_ENOMEM;
-    int rc = fr_store_rd_new(((hist_store_t *)s)->inner, &rd->inner);
-    if (rc) {
-        free(rd);
-        return rc;
-    }
-    rd->base.store = s;
-    *out = &rd->base;
-    return 0;
-}
-
-static int h_rd_begin(fr_store_rd_t *rd)
-{
-    return fr_store_rd_begin(inner_rd(rd));
-}
-
-static int h_get(fr_store_rd_t *rd, int view, const char *key, size_t klen, const void **val,
-                 size_t *vlen, fr_store_stamp_t *stamp)
-{
-    return fr_store_get(inner_rd(rd), view, key, klen, val, vlen, stamp);
-}
-
-static int h_get_many(fr_store_rd_t *rd, fr_store_get_t *keys, size_t n)
-{
-    return fr_store_get_many(inner_rd(rd), keys, n);
-}
-
-static int h_pos_get(fr_store_rd_t *rd, int source, int32_t partition, fr_store_pos_t *out)
-{
-    (void)rd;
-    (void)source;
-    (void)partition;
-    (void)out;
-    return FR_ENOTFOUND; /* a history starts at its first record */
-}
-
-static void h_rd_end(fr_store_rd_t *rd)
-{
-    fr_store_rd_end(inner_rd(rd));
-}
-
-static void h_rd_free(fr_store_rd_t *rd)
-{
-    fr_store_rd_free(inner_rd(rd));
-    free(rd);
-}
-
-static int h_commit(fr_store_t *s, const fr_store_put_t *puts, size_t nputs,
-                    const fr_store_pos_t *pos, size_t npos, uint64_t epoch)
-{
-    hist_store_t *h = (hist_store_t *)s;
-    (void)pos;
-    (void)npos; /* positions of a history mean nothing to the live processor */
-    if (!nputs)
-        return 0;
-    if (nputs > h->cap) {
-        fr_store_put_t *p = realloc(h->puts, nputs * sizeof *p);
-        if (!p)
-            return FR_ENOMEM;
-        h->puts = p;
-        h->cap = nputs;
-    }
-    for (size_t i = 0; i < nputs; i++) {
-        h->puts[i] = puts[i];
-        h->puts[i].stamp.partition = -1;
-        h->puts[i].stamp.next_offset = h->stamp;
-    }
-    h->stamp++;
-    return fr_store_commit(h->inner, h->puts, nputs, NULL, 0, epoch);
-}
-
-static int h_entities(fr_store_t *s, int view, uint64_t *n)
-{
-    fr_store_t *in = ((hist_store_t *)s)->inner;
-    if (!in->ops->entities) {
-        *n = 1; /* unknown */
-        return 0;
-    }
-    return in->ops->entities(in, view, n);
-}
-
-static int h_sync(fr_store_t *s)
-{
-    fr_store_t *in = ((hist_store_t *)s)->inner;
-    return in->ops->sync ? in->ops->sync(in) : 0;
-}
-
-static void h_close(fr_store_t *s)
-{
-    (void)s; /* the inner store is the caller's */
-}
-
-/* No next_epoch: the engine keeps epoch 0 and fences no one. */
-static const fr_store_ops_t hist_ops = {
-    .kind = "backfill",
-    .rd_new = h_rd_new,
-    .rd_begin = h_rd_begin,
-    .get = h_get,
-    .get_many = h_get_many,
-    .pos_get = h_pos_get,
-    .rd_end = h_rd_end,
-    .rd_free = h_rd_free,
-    .commit = h_commit,
-    .entities = h_entities,
-    .sync = h_sync,
-    .close = h_close,
-};
 
 /* ---- options -------------------------------------------------------------------- */
 
@@ -427,84 +289,152 @@ static int check_fresh(const fr_config_t *cfg, fr_store_t *store, const uint8_t 
     return 0;
 }
 
-/* ---- the history ------------------------------------------------------------------- */
+/* ---- the replay -------------------------------------------------------------------- */
 
-/*
- * The history of source src as a bounded source, into *out.  Files put
- * their dead letters in the embedded log's queue (opened into *dlq, which
- * the caller closes after the source).  0, or an error with err filled.
- */
+/* Puts written per store commit, at most (a large backfill commits in parts). */
+#define MAX_PUTS 100000
+
+typedef struct {
+    const fr_config_t *cfg;
+    int src;
+    const uint8_t *mask;
+    fr_map_t *maps;       /* per view (chosen ones): key -> fr_agg_state_t; flags 1 = dirty */
+    fr_store_t *store;
+    uint64_t stamp;       /* the next commit's */
+    fr_buf_t enc;
+    fr_store_put_t *puts;
+    uint64_t entities;    /* states written (distinct entities of the chosen views) */
+} bf_t;
+
+static int bf_apply(bf_t *b, const fr_hist_ev_t *ev)
+{
+    for (size_t v = 0; v < b->cfg->nviews; v++) {
+        const fr_view_spec_t *vw = &b->cfg->views[v];
+        if (!b->mask[v] || vw->source != ev->source || !fr_filter_match(&vw->filter, ev->vals))
+            continue;
+        char tmp[32];
+        const char *key;
+        int kl = fr_entity_key(&ev->vals[vw->entity], tmp, &key);
+        if (kl <= 0)
+            continue;
+        uint64_t hash = fr_map_hash(key, (size_t)kl);
+        fr_map_slot_t *sl = fr_map_find(&b->maps[v], key, (size_t)kl, hash);
+        if (!sl) {
+            fr_agg_state_t *st = fr_agg_state_new(&vw->plan);
+            if (!st)
+                return FR_ENOMEM;
+            sl = fr_map_insert(&b->maps[v], key, (size_t)kl, hash, st);
+            if (!sl) {
+                fr_agg_state_free(st);
+                return FR_ENOMEM;
+            }
+            b->entities++;
+        }
+        int rc = fr_agg_state_apply(sl->value, &vw->plan, ev->ts, ev->offset, ev->vals);
+        if (rc)
+            return rc;
+        sl->flags = 1;
+    }
+    return 0;
+}
+
+static int bf_flush_puts(bf_t *b, size_t n)
+{
+    if (!n)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        b->puts[i].stamp = (fr_store_stamp_t){.partition = -1, .next_offset = b->stamp};
+    /* values were appended to enc; point them there now that it moves no more */
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        b->puts[i].val = b->enc.p + at;
+        at += b->puts[i].vlen;
+    }
+    int rc = fr_store_commit(b->store, b->puts, n, NULL, 0, 0);
+    if (!rc)
+        b->stamp++;
+    return rc;
+}
+
+/* Writes every state changed since the last commit.  0 or a store error
+ * (the states stay dirty: the next commit writes them again). */
+static int bf_commit(bf_t *b)
+{
+    size_t n = 0;
+    fr_buf_reset(&b->enc);
+    for (size_t v = 0; v < b->cfg->nviews; v++) {
+        if (!b->mask[v])
+            continue;
+        fr_map_t *m = &b->maps[v];
+        for (size_t i = 0; i < m->cap; i++) {
+            fr_map_slot_t *sl = &m->slots[i];
+            if (!sl->hash || !sl->flags)
+                continue;
+            size_t before = b->enc.len;
+            int rc = fr_agg_state_encode(sl->value, &b->cfg->views[v].plan, &b->enc);
+            if (rc)
+                return rc;
+            b->puts[n] = (fr_store_put_t){.view = (int)v,
+                                          .key = fr_map_key(sl),
+                                          .klen = sl->klen,
+                                          .vlen = b->enc.len - before};
+            if (++n == MAX_PUTS) {
+                rc = bf_flush_puts(b, n);
+                if (rc)
+                    return rc;
+                n = 0;
+                fr_buf_reset(&b->enc);
+            }
+        }
+    }
+    int rc = bf_flush_puts(b, n);
+    if (rc)
+        return rc;
+    for (size_t v = 0; v < b->cfg->nviews; v++)
+        if (b->mask[v])
+            for (size_t i = 0; i < b->maps[v].cap; i++)
+                b->maps[v].slots[i].flags = 0;
+    if (b->store->ops->sync)
+        rc = b->store->ops->sync(b->store);
+    return rc;
+}
+
+static void bf_destroy(bf_t *b)
+{
+    for (size_t v = 0; b->maps && v < b->cfg->nviews; v++) {
+        fr_map_t *m = &b->maps[v];
+        for (size_t i = 0; i < m->cap; i++)
+            if (m->slots[i].hash)
+                fr_agg_state_free(m->slots[i].value);
+        fr_map_destroy(m);
+    }
+    free(b->maps);
+    free(b->puts);
+    fr_buf_destroy(&b->enc);
+}
+
 static int avro_lookup(void *ctx, uint32_t id, fr_buf_t *out)
 {
     return fr_registry_schema(ctx, id, out);
 }
 
-static int open_history(const fr_config_t *cfg, int src, const opts_t *o, fr_elog_t **dlq,
-                        fr_source_t **out, char *err, size_t errlen)
+static void progress(const opts_t *o, const char *name, fr_history_t *h, uint64_t t0_ns)
 {
-    if (o->kind == HIST_KAFKA) {
-        /* a range of the source's topic: its refusals go to the topic's
-         * dead-letter topic, as in live processing */
-        *dlq = NULL;
-        return fr_kafka_source_open_history(cfg, src, o->from_ms, out, err, errlen);
-    }
-    char dir[4096];
-    int n = snprintf(dir, sizeof dir, "%s/log", cfg->store.path);
-    if (n < 0 || (size_t)n >= sizeof dir) {
-        snprintf(err, errlen, "store.path is too long");
-        return FR_EINVAL;
-    }
-    int rc = fr_elog_open(dir, cfg, dlq, err, errlen);
-    if (rc)
-        return rc;
-    return fr_file_source_open(cfg, src, o->kind == HIST_JSONL ? FR_FILE_JSONL : FR_FILE_AVRO,
-                               o->paths, o->npaths, *dlq, out, err, errlen);
-}
-
-typedef struct {
-    uint64_t read, dead, entities;
-    size_t broken_files;
-} counts_t;
-
-static void count(const opts_t *o, fr_engine_t *e, fr_source_t *hist, counts_t *c)
-{
-    fr_engine_stats_t st;
-    fr_engine_stats(e, &st);
-    memset(c, 0, sizeof *c);
-    /* exact unless the views outgrew processor.cache_entities (backfilled
-     * views over stored states are never evicted; over empty ones they may be) */
-    c->entities = st.entities_cached;
-    if (o->kind == HIST_JSONL || o->kind == HIST_AVRO) {
-        fr_file_progress_t p;
-        fr_file_source_progress(hist, &p);
-        c->read = p.records; /* every dead letter, the processor's too, goes through it */
-        c->dead = p.dead_letters;
-        c->broken_files = p.broken_files;
-    } else {
-        c->read = st.records;
-        c->dead = st.undecodable;
-    }
-}
-
-static void progress(const opts_t *o, const char *name, fr_engine_t *e, fr_source_t *hist,
-                     uint64_t t0_ns)
-{
-    counts_t c;
-    count(o, e, hist, &c);
+    fr_hist_stats_t st;
+    fr_history_stats(h, &st);
     double dt = (double)(fr_mono_ns() - t0_ns) / 1e9;
-    double rate = dt > 0 ? (double)c.read / dt : 0;
+    double rate = dt > 0 ? (double)st.read / dt : 0;
     fprintf(stderr, "\r\033[Kbackfill %s: ", name);
     if (o->kind == HIST_JSONL) {
-        fr_file_progress_t p;
-        fr_file_source_progress(hist, &p);
-        double pct = p.bytes_total ? 100.0 * (double)p.bytes_read / (double)p.bytes_total : 100;
-        fprintf(stderr, "%5.1f%% of %.1f MB, ", pct > 100 ? 100 : pct, (double)p.bytes_total / 1e6);
+        double pct = st.bytes_total ? 100.0 * (double)st.bytes_read / (double)st.bytes_total : 100;
+        fprintf(stderr, "%5.1f%% of %.1f MB, ", pct > 100 ? 100 : pct,
+                (double)st.bytes_total / 1e6);
     } else if (o->kind == HIST_AVRO) {
-        fr_file_progress_t p;
-        fr_file_source_progress(hist, &p);
-        fprintf(stderr, "file %zu of %zu, ", p.file < p.nfiles ? p.file + 1 : p.nfiles, p.nfiles);
+        fprintf(stderr, "file %zu of %zu, ", st.file < st.nfiles ? st.file + 1 : st.nfiles,
+                st.nfiles);
     }
-    fprintf(stderr, "%" PRIu64 " records (%.0f/s), %" PRIu64 " dead letters", c.read, rate, c.dead);
+    fprintf(stderr, "%" PRIu64 " records (%.0f/s), %" PRIu64 " dead letters", st.read, rate,
+            st.refused);
 }
 
 static void nap(uint64_t ns)
@@ -538,12 +468,12 @@ int fr_backfill_main(int argc, char **argv)
     fr_config_t *cfg = NULL;
     fr_store_t *store = NULL;
     fr_elog_t *dlq = NULL;
-    fr_source_t *hist = NULL;
-    fr_engine_t *e = NULL;
+    fr_history_t *hist = NULL;
     fr_registry_t *reg = NULL;
-    fr_source_t *sources[FR_CONFIG_MAX_SOURCES] = {0};
+    fr_hist_input_t *in = NULL;
     uint8_t mask[FR_CONFIG_MAX_VIEWS] = {0};
-    hist_store_t hs = {0};
+    bf_t bf = {0};
+    fr_buf_init(&bf.enc, (size_t)1 << 34);
     struct sigaction sa, old_int, old_term;
     int signals = 0;
 
@@ -601,34 +531,55 @@ int fr_backfill_main(int argc, char **argv)
     }
     if (o.fresh && check_fresh(cfg, store, mask, o.force))
         goto out;
-    rc = open_history(cfg, src, &o, &dlq, &hist, err, sizeof err);
-    if (rc) {
-        fprintf(stderr, "freshet backfill: %s\n", err);
+    in = calloc(cfg->nsources, sizeof *in);
+    bf.maps = calloc(cfg->nviews ? cfg->nviews : 1, sizeof *bf.maps);
+    bf.puts = calloc(MAX_PUTS, sizeof *bf.puts);
+    if (!in || !bf.maps || !bf.puts) {
+        fputs("freshet backfill: out of memory\n", stderr);
         goto out;
     }
-    hs = (hist_store_t){.base = {.ops = &hist_ops, .cfg = cfg},
-                        .inner = store,
-                        .stamp = (uint64_t)fr_now_ms() << 16};
-    sources[src] = hist;
-    rc = fr_engine_new(cfg, &hs.base, sources, NULL, NULL, &e, err, sizeof err);
-    /* the engine owns the history now (hist stays a borrowed pointer), or
-     * it failed and closed it, or failed before taking it */
-    fr_source_close(sources[src]);
-    sources[src] = NULL;
-    if (rc)
-        hist = NULL;
-    if (!rc && spec->format == FR_FORMAT_AVRO && o.kind == HIST_KAFKA) {
-        /* Avro messages: writer schemas from the registry */
-        rc = fr_registry_open(cfg, &reg, err, sizeof err);
-        if (!rc)
-            fr_engine_set_avro_lookup(e, avro_lookup, reg);
+    for (size_t v = 0; v < cfg->nviews; v++)
+        fr_map_init(&bf.maps[v]);
+    bf.cfg = cfg;
+    bf.src = src;
+    bf.mask = mask;
+    bf.store = store;
+    bf.stamp = (uint64_t)fr_now_ms() << 16;
+    if (o.kind == HIST_KAFKA) {
+        /* a range of the source's topic: its refusals were dead-lettered by
+         * live processing already, so they are counted only */
+        in[src] = (fr_hist_input_t){.kind = FR_HIST_KAFKA, .from_ms = o.from_ms};
+        if (spec->format == FR_FORMAT_AVRO) {
+            rc = fr_registry_open(cfg, &reg, err, sizeof err);
+            if (rc) {
+                fprintf(stderr, "freshet backfill: %s\n", err);
+                goto out;
+            }
+        }
+    } else {
+        char dir[4096];
+        int n = snprintf(dir, sizeof dir, "%s/log", cfg->store.path);
+        if (n < 0 || (size_t)n >= sizeof dir) {
+            fputs("freshet backfill: store.path is too long\n", stderr);
+            goto out;
+        }
+        rc = fr_elog_open(dir, cfg, &dlq, err, sizeof err);
+        if (rc) {
+            fprintf(stderr, "freshet backfill: %s\n", err);
+            goto out;
+        }
+        in[src] = (fr_hist_input_t){.kind = o.kind == HIST_JSONL ? FR_HIST_JSONL : FR_HIST_AVRO,
+                                    .paths = o.paths,
+                                    .npaths = o.npaths};
     }
-    if (!rc)
-        rc = fr_engine_set_backfill(e, mask);
-    if (!rc)
-        fr_engine_set_autocommit(e, 0); /* commits every COMMIT_NS, below */
+    fr_hist_opts_t ho = {.inputs = in,
+                         .dlq = dlq,
+                         .avro_lookup = reg ? avro_lookup : NULL,
+                         .avro_ctx = reg,
+                         .now_ms = fr_now_ms()};
+    rc = fr_history_open(cfg, &ho, &hist, err, sizeof err);
     if (rc) {
-        fprintf(stderr, "freshet backfill: %s\n", err[0] ? err : fr_strerror(rc));
+        fprintf(stderr, "freshet backfill: %s\n", err);
         goto out;
     }
 
@@ -649,28 +600,34 @@ int fr_backfill_main(int argc, char **argv)
             interrupted = 1;
             break;
         }
-        rc = fr_engine_step(e, 0, NULL);
+        fr_hist_ev_t ev;
+        rc = fr_history_next(hist, &ev);
+        if (rc == FR_ENOTFOUND) {
+            rc = 0;
+            break;
+        }
+        if (!rc)
+            rc = bf_apply(&bf, &ev);
         if (!rc && fr_mono_ns() - committed >= COMMIT_NS) {
-            rc = fr_engine_commit(e);
+            rc = bf_commit(&bf);
             committed = fr_mono_ns();
         }
         if (rc) {
-            if (o.kind != HIST_KAFKA && fr_file_source_error(hist, err, sizeof err)) {
+            if (fr_history_error(hist)[0]) {
+                snprintf(err, sizeof err, "%s", fr_history_error(hist));
                 what = NULL; /* err says it */
                 break;
             }
             if (final_error(rc) || ++failures > MAX_FAILURES)
                 break;
-            if (failures == 1)
+            if (failures == 1 && rc != FR_EUNAVAIL)
                 fr_warn("backfill: %s; retrying", fr_strerror(rc));
             nap(RETRY_NS);
             continue;
         }
         failures = 0;
-        if (hist->ops->at_end(hist))
-            break;
         if (show && fr_mono_ns() - shown >= PROGRESS_NS) {
-            progress(&o, spec->name, e, hist, t0);
+            progress(&o, spec->name, hist, t0);
             shown = fr_mono_ns();
         }
     }
@@ -686,7 +643,9 @@ int fr_backfill_main(int argc, char **argv)
     /* what is pending, even after an interruption: the store then holds
      * the part read so far, which the message below says */
     for (int i = 0;; i++) {
-        rc = fr_engine_commit(e);
+        rc = bf_commit(&bf);
+        if (!rc)
+            rc = fr_history_flush(hist);
         if (!rc || final_error(rc) || i == 50)
             break;
         nap(RETRY_NS);
@@ -698,8 +657,8 @@ int fr_backfill_main(int argc, char **argv)
                 fr_strerror(rc));
         goto out;
     }
-    counts_t c;
-    count(&o, e, hist, &c);
+    fr_hist_stats_t c;
+    fr_history_stats(hist, &c);
     double secs = (double)(fr_mono_ns() - t0) / 1e9;
     if (interrupted) {
         fprintf(stderr,
@@ -710,8 +669,8 @@ int fr_backfill_main(int argc, char **argv)
     }
     printf("backfill %s: %" PRIu64 " records read, %" PRIu64 " applied, %" PRIu64
            " dead-lettered, %" PRIu64 " entity states written to %zu view%s in %.3f s\n",
-           spec->name, c.read, c.read - c.dead, c.dead, c.entities, nviews, nviews == 1 ? "" : "s",
-           secs);
+           spec->name, c.read, c.read - c.refused, c.refused, bf.entities, nviews,
+           nviews == 1 ? "" : "s", secs);
     if (c.broken_files) {
         fprintf(stderr,
                 "freshet backfill: %zu Avro file%s could not be read to the end: the "
@@ -721,9 +680,10 @@ int fr_backfill_main(int argc, char **argv)
     }
     ret = 0;
 out:
-    fr_engine_free(e); /* closes the history */
+    fr_history_close(hist);
+    bf_destroy(&bf);
+    free(in);
     fr_registry_close(reg);
-    free(hs.puts);
     fr_elog_close(dlq);
     fr_store_close(store);
     fr_config_free(cfg);

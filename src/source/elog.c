@@ -7,7 +7,14 @@
  *   idem          source \0 key -> u64 expiry_ms | u64 body hash | answer
  *   idem_exp      u64 BE expiry | source \0 key -> (empty), to purge in order
  *   schemas       u64 fingerprint -> writer field list (event/fr_schema_encode)
+ *   arrivals      u64 BE seq -> u64 first offset | u32 count | i64 append ms | source name:
+ *                 one entry per request (a run of consecutive offsets of one source);
+ *                 seq counts records of every source in the order they were
+ *                 appended, so offline readers can replay all sources in arrival order
  *   meta          "wm.<source>" -> i64 watermark;
+ *                 "seq" -> u64 the next arrival sequence number;
+ *                 "arr0.<source>" -> u64 the first offset covered by arrivals
+ *                 (records below it were appended before the index existed);
  *                 "rp" u64 BE seq -> u64 offset of the dead letter's replay;
  *                 "rr" u64 BE seq -> why its last replay was refused (text)
  *
@@ -31,6 +38,7 @@
 #include "core/mdb.h"
 #include "core/hash.h"
 #include "core/jw.h"
+#include "event/admit.h"
 #include "event/event.h"
 
 /* Expired idempotency keys removed per write transaction, at most. */
@@ -39,7 +47,7 @@
 struct fr_elog {
     MDB_env *env;
     MDB_dbi *logs; /* per source */
-    MDB_dbi dlq, idem, idem_exp, schemas, meta;
+    MDB_dbi dlq, idem, idem_exp, schemas, meta, arrivals;
     const fr_config_t *cfg;
     uint64_t *fingerprints; /* per source */
 
@@ -116,6 +124,8 @@ int fr_elog_open_flags(const char *dir, const fr_config_t *cfg, unsigned flags, 
         rc = mdb_dbi_open(txn, "schemas", MDB_CREATE, &log->schemas);
     if (!rc)
         rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &log->meta);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "arrivals", MDB_CREATE, &log->arrivals);
     for (size_t i = 0; !rc && i < cfg->nsources; i++) {
         char name[FR_CONFIG_MAX_NAME + 8];
         snprintf(name, sizeof name, "log.%s", cfg->sources[i].name);
@@ -225,7 +235,75 @@ typedef struct {
     int loaded, dirty;
     uint64_t next;
     int64_t wm;
+    int indexed; /* "arr0.<source>" is known to be stored */
 } src_state_t;
+
+/* The arrival sequence within one write transaction. */
+typedef struct {
+    int loaded, dirty;
+    uint64_t next;
+} seq_state_t;
+
+static int load_seq(fr_elog_t *log, MDB_txn *txn, seq_state_t *sq)
+{
+    if (sq->loaded)
+        return 0;
+    MDB_val k = {3, "seq"}, v;
+    int rc = mdb_get(txn, log->meta, &k, &v);
+    if (rc && rc != MDB_NOTFOUND)
+        return fr_mdb_rc(rc);
+    sq->next = rc == 0 && v.mv_size == 8 ? fr_load_u64(v.mv_data) : 1;
+    sq->loaded = 1;
+    return 0;
+}
+
+/* Records that the accepted events of req (offsets first..first+n-1 of its
+ * source) arrived now, after everything indexed before them. */
+static int put_run(fr_elog_t *log, MDB_txn *txn, const fr_append_req_t *req, src_state_t *st,
+                   seq_state_t *sq, int64_t now, fr_buf_t *b)
+{
+    const char *name = log->cfg->sources[req->source].name;
+    if (req->accepted > UINT32_MAX)
+        return FR_ELIMIT; /* far past any request's limit */
+    int rc = load_seq(log, txn, sq);
+    if (rc)
+        return rc;
+    if (!st->indexed) {
+        char key[FR_CONFIG_MAX_NAME + 8];
+        int kl = snprintf(key, sizeof key, "arr0.%s", name);
+        MDB_val k = {(size_t)kl, key}, v;
+        rc = mdb_get(txn, log->meta, &k, &v);
+        if (rc == MDB_NOTFOUND) {
+            uint8_t ob[8];
+            fr_store_u64(ob, req->first_offset);
+            v = (MDB_val){8, ob};
+            rc = mdb_put(txn, log->meta, &k, &v, 0);
+        }
+        if (rc)
+            return fr_mdb_rc(rc);
+        st->indexed = 1;
+    }
+    fr_buf_reset(b);
+    rc = fr_buf_add_u64(b, req->first_offset);
+    if (!rc) {
+        uint8_t nb[4] = {(uint8_t)req->accepted, (uint8_t)(req->accepted >> 8),
+                         (uint8_t)(req->accepted >> 16), (uint8_t)(req->accepted >> 24)};
+        rc = fr_buf_add(b, nb, 4);
+    }
+    rc = rc ? rc : fr_buf_add_u64(b, (uint64_t)now);
+    rc = rc ? rc : fr_buf_add(b, name, strlen(name));
+    if (rc)
+        return rc;
+    uint8_t kb[8];
+    fr_store_be64(kb, sq->next);
+    MDB_val k = {8, kb}, v = {b->len, b->p};
+    rc = mdb_put(txn, log->arrivals, &k, &v, MDB_APPEND);
+    if (rc)
+        return fr_mdb_rc(rc);
+    sq->next += req->accepted;
+    sq->dirty = 1;
+    return 0;
+}
 
 static int load_src(fr_elog_t *log, MDB_txn *txn, int s, src_state_t *st)
 {
@@ -346,7 +424,7 @@ static int idem_key(const fr_elog_t *log, const fr_append_req_t *req, fr_buf_t *
 }
 
 static int apply_req(fr_elog_t *log, MDB_txn *txn, fr_append_req_t *req, src_state_t *srcs,
-                     uint64_t *dlq_seq, int64_t now, fr_buf_t *b, fr_buf_t *kb)
+                     seq_state_t *sq, uint64_t *dlq_seq, int64_t now, fr_buf_t *b, fr_buf_t *kb)
 {
     int rc;
     const fr_config_t *cfg = log->cfg;
@@ -391,13 +469,13 @@ static int apply_req(fr_elog_t *log, MDB_txn *txn, fr_append_req_t *req, src_sta
             if (rc != MDB_NOTFOUND)
                 return fr_mdb_rc(rc);
         }
-        if (!ev->reason && ev->ts > now + cfg->processor.max_future_ms) {
-            ev->reason = "future_timestamp";
-            ev->detail = "event time is further ahead of the clock than processor.max_future_ms";
-        }
-        if (!ev->reason && st->wm != INT64_MIN && ev->ts < st->wm - spec->horizon_ms) {
-            ev->reason = "late";
-            ev->detail = "event time is older than the watermark minus the largest window";
+        if (!ev->reason) {
+            fr_admit_t a = fr_admit(ev->ts, now, cfg->processor.max_future_ms, st->wm,
+                                    spec->horizon_ms);
+            if (a != FR_ADMIT_OK) {
+                ev->reason = fr_admit_reason(a);
+                ev->detail = fr_admit_detail(a);
+            }
         }
         if (ev->reason && ev->replay_of) {
             /* still refused: the dead letter stays, unreplayed, with why */
@@ -440,6 +518,11 @@ static int apply_req(fr_elog_t *log, MDB_txn *txn, fr_append_req_t *req, src_sta
             st->dirty = 1;
         }
     }
+    if (req->accepted) {
+        rc = put_run(log, txn, req, st, sq, now, b);
+        if (rc)
+            return rc;
+    }
     if (req->idem_key) {
         fr_buf_reset(b);
         int64_t exp = now + cfg->server.idempotency_ttl_ms;
@@ -472,6 +555,7 @@ static int write_group(fr_elog_t *log, fr_append_req_t *group, fr_buf_t *b, fr_b
     const fr_config_t *cfg = log->cfg;
     src_state_t srcs[FR_CONFIG_MAX_SOURCES];
     memset(srcs, 0, sizeof srcs);
+    seq_state_t sq = {0};
     uint64_t dlq_seq = UINT64_MAX;
     int64_t now = fr_now_ms();
     MDB_txn *txn;
@@ -481,7 +565,7 @@ static int write_group(fr_elog_t *log, fr_append_req_t *group, fr_buf_t *b, fr_b
     rc = purge_idem(log, txn, now);
     for (fr_append_req_t *r = group; !rc && r; r = r->next) {
         /* a request that fails on its own (key reused) leaves the rest be */
-        int rrc = apply_req(log, txn, r, srcs, &dlq_seq, now, b, kb);
+        int rrc = apply_req(log, txn, r, srcs, &sq, &dlq_seq, now, b, kb);
         if (rrc == FR_ECONFLICT)
             r->rc = rrc;
         else
@@ -501,6 +585,12 @@ static int write_group(fr_elog_t *log, fr_append_req_t *group, fr_buf_t *b, fr_b
         k = (MDB_val){(size_t)kl, key};
         if (!rc)
             rc = fr_mdb_rc(mdb_put(txn, log->meta, &k, &v, 0));
+    }
+    if (!rc && sq.dirty) {
+        uint8_t vb[8];
+        fr_store_u64(vb, sq.next);
+        MDB_val k = {3, "seq"}, v = {8, vb};
+        rc = fr_mdb_rc(mdb_put(txn, log->meta, &k, &v, 0));
     }
     if (rc) {
         mdb_txn_abort(txn);
@@ -689,6 +779,81 @@ static int es_wait(fr_source_t *s, int timeout_ms)
     return 0;
 }
 
+/* The configured index of the source named name[len], or -1. */
+static int source_by_name(const fr_config_t *cfg, const char *name, size_t len)
+{
+    for (size_t i = 0; i < cfg->nsources; i++)
+        if (strlen(cfg->sources[i].name) == len && !memcmp(cfg->sources[i].name, name, len))
+            return (int)i;
+    return -1;
+}
+
+/* A run of the arrival index, decoded. */
+typedef struct {
+    uint64_t seq, first;
+    uint32_t count;
+    int64_t append_ms;
+    const char *name;
+    size_t nlen;
+} run_t;
+
+static int run_decode(const MDB_val *k, const MDB_val *v, run_t *r)
+{
+    if (k->mv_size != 8 || v->mv_size < 20)
+        return FR_ECORRUPT;
+    const uint8_t *p = v->mv_data;
+    r->seq = fr_load_be64(k->mv_data);
+    r->first = fr_load_u64(p);
+    r->count = (uint32_t)p[8] | (uint32_t)p[9] << 8 | (uint32_t)p[10] << 16 |
+               (uint32_t)p[11] << 24;
+    r->append_ms = (int64_t)fr_load_u64(p + 12);
+    r->name = (const char *)p + 20;
+    r->nlen = v->mv_size - 20;
+    return 0;
+}
+
+/* Drops runs at the front of the arrival index whose records retention
+ * has removed (up to max of them); a run of a source no longer configured
+ * goes too.  Runs stay in order, so a live run in front keeps later dead
+ * ones until it goes itself. */
+static int purge_runs(fr_elog_t *log, MDB_txn *txn, size_t max)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, log->arrivals, &c);
+    if (rc)
+        return fr_mdb_rc(rc);
+    MDB_val k, v;
+    for (size_t n = 0; n < max; n++) {
+        rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+        if (rc)
+            break;
+        run_t r;
+        if (run_decode(&k, &v, &r) == 0) {
+            int src = source_by_name(log->cfg, r.name, r.nlen);
+            if (src >= 0) {
+                MDB_cursor *lc;
+                rc = mdb_cursor_open(txn, log->logs[src], &lc);
+                if (rc)
+                    break;
+                MDB_val lk, lv;
+                int lrc = mdb_cursor_get(lc, &lk, &lv, MDB_FIRST);
+                mdb_cursor_close(lc);
+                if (lrc && lrc != MDB_NOTFOUND) {
+                    rc = lrc;
+                    break;
+                }
+                if (lrc == 0 && lk.mv_size == 8 && fr_load_be64(lk.mv_data) < r.first + r.count)
+                    break; /* some of its records are still there */
+            }
+        }
+        rc = mdb_cursor_del(c, 0);
+        if (rc)
+            break;
+    }
+    mdb_cursor_close(c);
+    return rc == MDB_NOTFOUND ? 0 : fr_mdb_rc(rc);
+}
+
 static int es_trim(fr_source_t *s, int32_t partition, uint64_t below, int64_t cutoff_ms,
                    size_t max, size_t *n)
 {
@@ -723,6 +888,11 @@ static int es_trim(fr_source_t *s, int32_t partition, uint64_t below, int64_t cu
     if (rc && rc != MDB_NOTFOUND) {
         mdb_txn_abort(txn);
         return fr_mdb_rc(rc);
+    }
+    rc = done ? purge_runs(e->log, txn, max) : 0;
+    if (rc) {
+        mdb_txn_abort(txn);
+        return rc;
     }
     rc = mdb_txn_commit(txn);
     if (!rc)
@@ -874,4 +1044,215 @@ int fr_elog_schema_get(fr_elog_t *log, uint64_t fp, fr_buf_t *out)
         rc = fr_buf_add(out, v.mv_data, v.mv_size);
     mdb_txn_abort(txn);
     return rc;
+}
+
+/* ---- history: every source in arrival order ------------------------------ */
+
+struct fr_elog_hist {
+    fr_elog_t *log;
+    MDB_txn *txn;
+    const uint8_t *want; /* [nsources] */
+    size_t nsources;
+    MDB_cursor **lc;     /* per source log cursor (NULL: not read) */
+    uint64_t *arr0;      /* per source: first offset the arrival index covers */
+    /* legacy phase: records below arr0, merged by event time */
+    int legacy;          /* still in the legacy phase */
+    MDB_val *lk, *lv;    /* per source: the next legacy record (lk.mv_size 0: none) */
+    /* indexed phase */
+    MDB_cursor *ac;      /* over arrivals */
+    int ac_started;
+    run_t run;
+    int run_src;         /* -1: no current run */
+    uint64_t run_next;   /* next offset of the run to return */
+    int run_positioned;  /* lc[run_src] is on run_next - 1 */
+    uint64_t total, read;
+};
+
+static int64_t rec_ts(const MDB_val *v)
+{
+    return v->mv_size >= 17 ? (int64_t)fr_load_u64((const char *)v->mv_data + 9) : INT64_MIN;
+}
+
+/* Moves source s's legacy head to its next record below arr0 (op: MDB_FIRST or MDB_NEXT). */
+static int legacy_advance(fr_elog_hist_t *h, size_t s, MDB_cursor_op op)
+{
+    MDB_val k, v;
+    int rc = mdb_cursor_get(h->lc[s], &k, &v, op);
+    while (rc == 0 && k.mv_size != 8)
+        rc = mdb_cursor_get(h->lc[s], &k, &v, MDB_NEXT);
+    if (rc == 0 && fr_load_be64(k.mv_data) < h->arr0[s]) {
+        h->lk[s] = k;
+        h->lv[s] = v;
+        return 0;
+    }
+    h->lk[s].mv_size = 0;
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : fr_mdb_rc(rc);
+}
+
+int fr_elog_hist_open(fr_elog_t *log, const uint8_t *want, fr_elog_hist_t **out)
+{
+    *out = NULL;
+    const fr_config_t *cfg = log->cfg;
+    fr_elog_hist_t *h = calloc(1, sizeof *h);
+    if (!h)
+        return FR_ENOMEM;
+    size_t ns = cfg->nsources ? cfg->nsources : 1;
+    h->log = log;
+    h->want = want;
+    h->nsources = cfg->nsources;
+    h->run_src = -1;
+    h->legacy = 1;
+    h->lc = calloc(ns, sizeof *h->lc);
+    h->arr0 = calloc(ns, sizeof *h->arr0);
+    h->lk = calloc(ns, sizeof *h->lk);
+    h->lv = calloc(ns, sizeof *h->lv);
+    int rc = FR_ENOMEM;
+    if (!h->lc || !h->arr0 || !h->lk || !h->lv)
+        goto fail;
+    rc = fr_mdb_rc(mdb_txn_begin(log->env, NULL, MDB_RDONLY, &h->txn));
+    if (rc)
+        goto fail;
+    rc = fr_mdb_rc(mdb_cursor_open(h->txn, log->arrivals, &h->ac));
+    for (size_t s = 0; !rc && s < cfg->nsources; s++) {
+        if (!want[s])
+            continue;
+        rc = fr_mdb_rc(mdb_cursor_open(h->txn, log->logs[s], &h->lc[s]));
+        if (rc)
+            break;
+        MDB_stat st;
+        if (mdb_stat(h->txn, log->logs[s], &st) == 0)
+            h->total += st.ms_entries;
+        char key[FR_CONFIG_MAX_NAME + 8];
+        int kl = snprintf(key, sizeof key, "arr0.%s", cfg->sources[s].name);
+        MDB_val k = {(size_t)kl, key}, v;
+        int grc = mdb_get(h->txn, log->meta, &k, &v);
+        h->arr0[s] = grc == 0 && v.mv_size == 8 ? fr_load_u64(v.mv_data) : UINT64_MAX;
+        if (grc && grc != MDB_NOTFOUND)
+            rc = fr_mdb_rc(grc);
+        if (!rc)
+            rc = legacy_advance(h, s, MDB_FIRST);
+    }
+    if (rc)
+        goto fail;
+    *out = h;
+    return 0;
+fail:
+    fr_elog_hist_close(h);
+    return rc;
+}
+
+void fr_elog_hist_close(fr_elog_hist_t *h)
+{
+    if (!h)
+        return;
+    for (size_t s = 0; h->lc && s < h->nsources; s++)
+        if (h->lc[s])
+            mdb_cursor_close(h->lc[s]);
+    if (h->ac)
+        mdb_cursor_close(h->ac);
+    if (h->txn)
+        mdb_txn_abort(h->txn);
+    free(h->lc);
+    free(h->arr0);
+    free(h->lk);
+    free(h->lv);
+    free(h);
+}
+
+void fr_elog_hist_progress(const fr_elog_hist_t *h, uint64_t *read, uint64_t *total)
+{
+    *read = h->read;
+    *total = h->total;
+}
+
+/* The next legacy record (smallest (ts, source, offset)), or 0 with
+ * rec->data NULL when there is none left. */
+static int legacy_next(fr_elog_hist_t *h, fr_elog_hist_rec_t *rec)
+{
+    int best = -1;
+    int64_t best_ts = 0;
+    for (size_t s = 0; s < h->nsources; s++) {
+        if (!h->lc[s] || !h->lk[s].mv_size)
+            continue;
+        int64_t ts = rec_ts(&h->lv[s]);
+        if (best < 0 || ts < best_ts) {
+            best = (int)s;
+            best_ts = ts;
+        }
+    }
+    rec->data = NULL;
+    if (best < 0)
+        return 0;
+    *rec = (fr_elog_hist_rec_t){.source = best,
+                                .offset = fr_load_be64(h->lk[best].mv_data),
+                                .seq = 0,
+                                .append_ms = INT64_MIN,
+                                .data = h->lv[best].mv_data,
+                                .len = h->lv[best].mv_size};
+    /* the cursor moves now: copy nothing, the values stay valid in this
+     * read-only transaction until it ends */
+    return legacy_advance(h, (size_t)best, MDB_NEXT);
+}
+
+int fr_elog_hist_next(fr_elog_hist_t *h, fr_elog_hist_rec_t *rec)
+{
+    int rc;
+    if (h->legacy) {
+        rc = legacy_next(h, rec);
+        if (rc)
+            return rc;
+        if (rec->data) {
+            h->read++;
+            return 0;
+        }
+        h->legacy = 0;
+    }
+    for (;;) {
+        if (h->run_src >= 0 && h->run_next < h->run.first + h->run.count) {
+            MDB_cursor *c = h->lc[h->run_src];
+            MDB_val k, v;
+            uint8_t kb[8];
+            if (h->run_positioned) {
+                rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+            } else {
+                fr_store_be64(kb, h->run_next);
+                k = (MDB_val){8, kb};
+                rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+            }
+            if (rc && rc != MDB_NOTFOUND)
+                return fr_mdb_rc(rc);
+            uint64_t off = rc == 0 && k.mv_size == 8 ? fr_load_be64(k.mv_data) : UINT64_MAX;
+            if (off >= h->run.first + h->run.count) {
+                h->run_src = -1; /* the rest of the run is gone (retention) */
+                continue;
+            }
+            h->run_positioned = 1;
+            h->run_next = off + 1;
+            *rec = (fr_elog_hist_rec_t){.source = h->run_src,
+                                        .offset = off,
+                                        .seq = h->run.seq + (off - h->run.first),
+                                        .append_ms = h->run.append_ms,
+                                        .data = v.mv_data,
+                                        .len = v.mv_size};
+            h->read++;
+            return 0;
+        }
+        MDB_val k, v;
+        rc = mdb_cursor_get(h->ac, &k, &v, h->ac_started ? MDB_NEXT : MDB_FIRST);
+        h->ac_started = 1;
+        if (rc == MDB_NOTFOUND)
+            return FR_ENOTFOUND;
+        if (rc)
+            return fr_mdb_rc(rc);
+        run_t r;
+        if (run_decode(&k, &v, &r))
+            continue;
+        int src = source_by_name(h->log->cfg, r.name, r.nlen);
+        if (src < 0 || !h->want[src] || !r.count)
+            continue;
+        h->run = r;
+        h->run_src = src;
+        h->run_next = r.first;
+        h->run_positioned = 0;
+    }
 }

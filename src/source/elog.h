@@ -131,6 +131,33 @@ int64_t fr_elog_watermark(fr_elog_t *log, int src);
 /* The next offset an append to src would get. */
 uint64_t fr_elog_end_offset(fr_elog_t *log, int src);
 
+/*
+ * History: the records of several sources in the order they were
+ * appended (arrival order), for offline readers (training sets).  Every
+ * append records its run of offsets under an arrival sequence shared by
+ * all sources; records written before that index existed come first,
+ * merged by event time.  The reader sees one snapshot of the log, as of
+ * fr_elog_hist_open, and belongs to one thread.
+ */
+typedef struct fr_elog_hist fr_elog_hist_t;
+typedef struct fr_elog_hist_rec {
+    int source;        /* index in the configuration */
+    uint64_t offset;   /* in the source's log */
+    uint64_t seq;      /* arrival sequence, shared by all sources (0: before the index) */
+    int64_t append_ms; /* wall clock of the append (INT64_MIN: unknown) */
+    const void *data;  /* the encoded record, valid until fr_elog_hist_close */
+    size_t len;
+} fr_elog_hist_rec_t;
+
+/* A reader of the sources s with want[s] != 0 (want borrowed, [nsources],
+ * must outlive the reader).  0 or an error. */
+int fr_elog_hist_open(fr_elog_t *log, const uint8_t *want, fr_elog_hist_t **out);
+/* 0 with *rec filled; FR_ENOTFOUND past the last record; or an error. */
+int fr_elog_hist_next(fr_elog_hist_t *h, fr_elog_hist_rec_t *rec);
+/* Records returned so far, and the records the wanted logs held at opening. */
+void fr_elog_hist_progress(const fr_elog_hist_t *h, uint64_t *read, uint64_t *total);
+void fr_elog_hist_close(fr_elog_hist_t *h);
+
 /* Sequence number bumped on every commit; fr_elog_wait blocks until it
  * differs from seen or timeout_ms passes, and returns the current one. */
 uint64_t fr_elog_wait(fr_elog_t *log, uint64_t seen, int timeout_ms);

@@ -161,6 +161,13 @@ static int flush_queue(fsrc_t *f)
 {
     if (!f->ndq)
         return 0;
+    if (!f->dlq) {
+        /* a reader that keeps no dead letters (training sets): counted only */
+        f->ndead += f->ndq;
+        f->ndq = 0;
+        fr_buf_reset(&f->dq_bytes);
+        return 0;
+    }
     for (size_t i = 0; i < f->ndq; i++)
         f->dq_ev[i] = (fr_append_event_t){.raw = f->dq_bytes.p + f->dq[i].payload,
                                           .raw_len = f->dq[i].plen,
@@ -677,7 +684,7 @@ int fr_file_source_open(const fr_config_t *cfg, int src, fr_file_kind_t kind,
                         char *err, size_t errlen)
 {
     *out = NULL;
-    if (src < 0 || (size_t)src >= cfg->nsources || !npaths || !dlq) {
+    if (src < 0 || (size_t)src >= cfg->nsources || !npaths) {
         snprintf(err, errlen, "%s", !npaths ? "no files to read" : "bad arguments");
         return FR_EINVAL;
     }

@@ -63,7 +63,9 @@ typedef enum { FR_FILE_JSONL = 0, FR_FILE_AVRO } fr_file_kind_t;
  * checked here (it exists, is readable; an Avro file's header and first
  * block are sound and its schema can be read as the source's), so a bad
  * path is reported before anything is read.  0 with *out owned by the
- * caller (fr_source_close, or hand it to fr_engine_new); FR_EINVAL (no
+ * caller (fr_source_close, or hand it to fr_engine_new).  dlq may be NULL:
+ * dead letters are then counted, not kept (readers that only look, such as
+ * training sets).  FR_EINVAL (no
  * paths; JSON Lines for a source of format avro), -errno (cannot open or
  * read a file), FR_ECORRUPT / FR_EPARSE / FR_EMISMATCH (an Avro file, as
  * fr_avro_file_open says), FR_ENOMEM; err holds one line naming the file.

@@ -331,7 +331,10 @@ static int k_poll(fr_source_t *s, fr_source_rec_t *recs, size_t max, size_t *n, 
                                     .len = m->len,
                                     .key = m->key,
                                     .klen = m->key_len,
+                                    .time_ms = rd_kafka_message_timestamp(m, NULL),
                                     .opaque = m};
+        if (recs[i].time_ms < 0)
+            recs[i].time_ms = INT64_MIN; /* not available */
     }
     *n = k->nmsgs;
     return k->fatal ? FR_EIO : 0;
@@ -369,6 +372,13 @@ static int k_part_info(fr_source_t *s, fr_source_part_info_t *out, size_t max, s
 {
     ksrc_t *k = (ksrc_t *)s;
     *n = 0;
+    if (k->history && !k->pending) {
+        /* a history ends where the partitions ended as it was opened */
+        for (int32_t p = 0; p < k->hparts && *n < max; p++)
+            out[(*n)++] = (fr_source_part_info_t){
+                .partition = p, .position = (uint64_t)k->hnext[p], .end = (uint64_t)k->hend[p]};
+        return 0;
+    }
     if (!k->nparts)
         return 0;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)k->nparts);

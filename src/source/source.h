@@ -23,6 +23,8 @@ typedef struct fr_source_rec {
     void *opaque;     /* the backend's handle of the record */
     int64_t replay_of; /* a dead letter re-fed by `freshet dlq replay`: its offset in
                           the dead-letter topic; -1 for every other record */
+    int64_t time_ms;   /* when the record arrived, where the source knows (Kafka: the
+                          message timestamp); 0 or INT64_MIN when it does not */
 } fr_source_rec_t;
 
 typedef struct fr_source fr_source_t;
