@@ -23,7 +23,8 @@ WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror
 CFLAGS  := -std=c11 -D_GNU_SOURCE $(WARN) $(OPT) -Isrc -pthread -MMD -MP $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 # src/core/dtoa.cc is the one C++ file: a bridge to libdouble-conversion
 CXXFLAGS := -std=c++17 -Wall -Wextra -Wshadow -Werror $(OPT) -Isrc -MMD -MP $(EXTRA_CFLAGS)
-LDLIBS  := $(PKG_LIBS) -ldouble-conversion -lstdc++ -lm -pthread
+# libxgboost: plain -lxgboost, Debian's xgboost.pc names a wrong libdir
+LDLIBS  := $(PKG_LIBS) -lxgboost -ldouble-conversion -lstdc++ -lm -pthread
 LDFLAGS :=
 ifneq ($(SANITIZE),)
 CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all

@@ -6,7 +6,7 @@ set -e
 PKGS="build-essential pkg-config libmicrohttpd-dev libjansson-dev libfyaml-dev liblmdb-dev
 lmdb-utils libcurl4-openssl-dev libcriterion-dev libhiredis-dev redis-server redis-tools
 curl python3 wrk jq librdkafka-dev kcat libavro-dev python3-confluent-kafka python3-avro
-libdouble-conversion-dev"
+libxgboost-dev python3-xgboost python3-sklearn libdouble-conversion-dev"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

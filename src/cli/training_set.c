@@ -60,18 +60,10 @@ static const char usage_text[] =
     "  Exit status: 0 written; 1 failed; 2 bad usage.\n";
 
 typedef struct {
-    int source;
-    fr_hist_kind_t kind;
-    const char *path;
-} file_arg_t;
-
-typedef struct {
     const char *config, *set, *out, *spine, *format;
-    int has_from, has_to, has_cutoff, has_kafka;
-    int64_t from, to, cutoff, kafka_from;
-    const char **fargs; /* SOURCE=PATH as given */
-    int *fkinds;
-    size_t nfargs;
+    int has_from, has_to, has_cutoff;
+    int64_t from, to, cutoff;
+    fr_cli_hist_t hist;
     int quiet, verbose;
 } opts_t;
 
@@ -137,20 +129,10 @@ static int parse_opts(int argc, char **argv, opts_t *o)
             o->has_cutoff = 1;
             break;
         case 'k':
-            o->has_kafka = 1;
-            if (!strcmp(optarg, "earliest"))
-                o->kafka_from = -1;
-            else if (parse_ms(optarg, &o->kafka_from) || o->kafka_from < 0)
-                return usage_error("--from-kafka wants 'earliest' or a time in epoch ms, not "
-                                   "'%s'",
-                                   optarg);
-            break;
         case 'j':
         case 'a':
-            if (!strchr(optarg, '=') || strchr(optarg, '=') == optarg || !strchr(optarg, '=')[1])
-                return usage_error("--jsonl and --avro want SOURCE=PATH, not '%s'", optarg);
-            o->fargs[o->nfargs] = optarg;
-            o->fkinds[o->nfargs++] = ch == 'j' ? FR_HIST_JSONL : FR_HIST_AVRO;
+            if (fr_cli_hist_opt(&o->hist, "training-set", ch, optarg))
+                return 2;
             break;
         case 'q': o->quiet = 1; break;
         case 'v': o->verbose = 1; break;
@@ -207,37 +189,22 @@ static void on_progress(void *ctx, const char *phase, uint64_t done, uint64_t to
     fprintf(stderr, ", %" PRIu64 " rows (%.0f/s)", rows, dt > 0 ? (double)rows / dt : 0.0);
 }
 
-static int avro_lookup(void *ctx, uint32_t id, fr_buf_t *out)
-{
-    return fr_registry_schema(ctx, id, out);
-}
-
 int fr_cli_training_set(int argc, char **argv)
 {
     opts_t o;
     memset(&o, 0, sizeof o);
-    o.kafka_from = -1;
-    o.fargs = calloc((size_t)argc + 1, sizeof *o.fargs);
-    o.fkinds = calloc((size_t)argc + 1, sizeof *o.fkinds);
-    if (!o.fargs || !o.fkinds) {
-        free(o.fargs);
-        free(o.fkinds);
+    if (fr_cli_hist_init(&o.hist, argc)) {
         fputs("freshet training-set: out of memory\n", stderr);
         return 1;
     }
     int ret = parse_opts(argc, argv, &o);
     if (ret) {
-        free(o.fargs);
-        free(o.fkinds);
+        fr_cli_hist_close(&o.hist);
         return ret == 1 ? 0 : 2;
     }
     ret = 1;
     char err[1024] = "";
     fr_config_t *cfg = NULL;
-    fr_elog_t *log = NULL;
-    fr_registry_t *reg = NULL;
-    fr_hist_input_t *in = NULL;
-    const char **paths = NULL;
     uint8_t *need = NULL;
     FILE *out = NULL;
     int rc = fr_config_load(o.config, &cfg, err, sizeof err);
@@ -262,99 +229,18 @@ int fr_cli_training_set(int argc, char **argv)
         ret = 2;
         goto done;
     }
-    size_t ns = cfg->nsources ? cfg->nsources : 1;
-    in = calloc(ns, sizeof *in);
-    paths = calloc(o.nfargs + 1, sizeof *paths);
-    need = calloc(ns, 1);
-    if (!in || !paths || !need) {
+    need = calloc(cfg->nsources ? cfg->nsources : 1, 1);
+    if (!need) {
         fputs("freshet training-set: out of memory\n", stderr);
         goto done;
     }
     fr_tset_sources(cfg, ts, o.spine != NULL, need);
     if (spec->label.kind == FR_LABEL_JOIN)
         need[spec->label.source] = 1;
-    /* files per source, in the order given */
-    size_t np = 0;
-    for (size_t s = 0; s < cfg->nsources; s++) {
-        size_t first = np;
-        for (size_t i = 0; i < o.nfargs; i++) {
-            const char *eq = strchr(o.fargs[i], '=');
-            size_t nl = (size_t)(eq - o.fargs[i]);
-            if (nl != strlen(cfg->sources[s].name) || strncmp(o.fargs[i], cfg->sources[s].name, nl))
-                continue;
-            if (in[s].kind && in[s].kind != (fr_hist_kind_t)o.fkinds[i]) {
-                fprintf(stderr, "freshet training-set: source '%s' has both --jsonl and --avro "
-                                "files; give one kind\n",
-                        cfg->sources[s].name);
-                ret = 2;
-                goto done;
-            }
-            in[s].kind = (fr_hist_kind_t)o.fkinds[i];
-            paths[np++] = eq + 1;
-        }
-        if (np > first) {
-            in[s].paths = paths + first;
-            in[s].npaths = np - first;
-        }
-    }
-    if (np != o.nfargs) {
-        for (size_t i = 0; i < o.nfargs; i++) {
-            const char *eq = strchr(o.fargs[i], '=');
-            char name[FR_CONFIG_MAX_NAME + 1];
-            size_t nl = (size_t)(eq - o.fargs[i]);
-            snprintf(name, sizeof name, "%.*s", (int)(nl < FR_CONFIG_MAX_NAME ? nl : FR_CONFIG_MAX_NAME),
-                     o.fargs[i]);
-            if (fr_config_source_index(cfg, name) < 0) {
-                fprintf(stderr, "freshet training-set: --jsonl/--avro: unknown source '%s'\n",
-                        name);
-                ret = 2;
-                goto done;
-            }
-        }
-    }
-    int embedded = 0, avro_kafka = 0;
-    for (size_t s = 0; s < cfg->nsources; s++) {
-        if (!need[s]) {
-            in[s].kind = FR_HIST_NONE;
-            continue;
-        }
-        if (in[s].kind)
-            continue;
-        if (cfg->sources[s].kafka.enabled) {
-            in[s].kind = FR_HIST_KAFKA;
-            in[s].from_ms = o.kafka_from;
-            avro_kafka |= cfg->sources[s].format == FR_FORMAT_AVRO;
-        } else {
-            in[s].kind = FR_HIST_EMBEDDED;
-            embedded = 1;
-        }
-    }
-    if (embedded) {
-        char dir[4096];
-        int n = snprintf(dir, sizeof dir, "%s/log", cfg->store.path);
-        struct stat stt;
-        char probe[4200];
-        snprintf(probe, sizeof probe, "%s/data.mdb", dir);
-        if (n < 0 || (size_t)n >= sizeof dir || stat(probe, &stt)) {
-            fprintf(stderr,
-                    "freshet training-set: no embedded log at %s (store.path in %s): nothing "
-                    "to read; ingest events first, or give --jsonl/--avro files\n",
-                    dir, o.config);
-            goto done;
-        }
-        rc = fr_elog_open(dir, cfg, &log, err, sizeof err);
-        if (rc) {
-            fprintf(stderr, "freshet training-set: %s\n", err);
-            goto done;
-        }
-    }
-    if (avro_kafka) {
-        rc = fr_registry_open(cfg, &reg, err, sizeof err);
-        if (rc) {
-            fprintf(stderr, "freshet training-set: %s\n", err);
-            goto done;
-        }
-    }
+    ret = fr_cli_hist_open(&o.hist, cfg, need, "training-set", o.config);
+    if (ret)
+        goto done;
+    ret = 1;
     fr_tset_format_t fmt = FR_TSET_CSV;
     if (o.format ? !strcmp(o.format, "ndjson")
                  : ends_with(o.out, ".ndjson") || ends_with(o.out, ".jsonl") ||
@@ -379,10 +265,10 @@ int fr_cli_training_set(int argc, char **argv)
                          .format = fmt,
                          .out = out,
                          .warn = stderr,
-                         .inputs = in,
-                         .log = log,
-                         .avro_lookup = avro_lookup,
-                         .avro_ctx = reg,
+                         .inputs = o.hist.in,
+                         .log = o.hist.log,
+                         .avro_lookup = o.hist.avro_lookup,
+                         .avro_ctx = o.hist.reg,
                          .now_ms = fr_now_ms(),
                          .progress = on_progress,
                          .progress_ctx = &pr};
@@ -436,13 +322,8 @@ int fr_cli_training_set(int argc, char **argv)
 done:
     if (out && out != stdout)
         fclose(out);
-    fr_registry_close(reg);
-    fr_elog_close(log);
+    fr_cli_hist_close(&o.hist);
     fr_config_free(cfg);
-    free(in);
-    free(paths);
     free(need);
-    free(o.fargs);
-    free(o.fkinds);
     return ret;
 }

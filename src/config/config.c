@@ -1623,15 +1623,9 @@ static const char *const label_keys[] = {"source",  "key", "field",  "horizon", 
 
 fr_type_t fr_view_feature_type(const fr_config_t *cfg, const fr_view_spec_t *vw, size_t f)
 {
+    (void)cfg;
     const fr_agg_spec_t *a = &vw->plan.aggs[f / vw->nwindows];
-    switch (a->fn) {
-    case FR_FN_COUNT:
-    case FR_FN_COUNT_DISTINCT:
-    case FR_FN_SINCE_LAST: return FR_T_LONG;
-    case FR_FN_AVG:
-    case FR_FN_STDDEV: return FR_T_DOUBLE;
-    default: (void)cfg; return a->type;
-    }
+    return fr_fn_result_type(a->fn, a->type);
 }
 
 /* The spine's field named like field f of source src, or -1 when the spine
@@ -1939,14 +1933,7 @@ static int parse_label(ctx_t *c, const slot_t *s, const fr_config_t *cfg, fr_tse
     lb->plan.windows[0].tile_ms = 1;
     if (fr_agg_plan_init(&lb->plan))
         return fails(c, &l[LB_FN], "the label's aggregation is refused by the aggregator");
-    switch (as->fn) {
-    case FR_FN_COUNT:
-    case FR_FN_COUNT_DISTINCT:
-    case FR_FN_SINCE_LAST: lb->type = FR_T_LONG; break;
-    case FR_FN_AVG:
-    case FR_FN_STDDEV: lb->type = FR_T_DOUBLE; break;
-    default: lb->type = as->type; break;
-    }
+    lb->type = fr_fn_result_type(as->fn, as->type);
     if (lb->has_threshold && lb->type != FR_T_LONG && lb->type != FR_T_DOUBLE)
         return fails(c, &l[LB_THRESHOLD], "threshold needs a numeric label; fn %s gives a %s", fn,
                      fr_type_name(lb->type));
@@ -2331,6 +2318,124 @@ static int parse_one_ondemand(ctx_t *c, struct fy_node *item, struct fy_node *at
     return 0;
 }
 
+/* models and drift                                                    */
+
+enum { MD_RELOAD, MD_SAMPLE, MD_LIST, MD__N };
+static const char *const models_keys[] = {"reload_ms", "log_sample", "list"};
+enum { MO_NAME, MO_TSET, MO_XGB, MO__N };
+static const char *const model_keys[] = {"name", "training_set", "xgboost"};
+enum { DR_WINDOW, DR_WARN, DR_ALERT, DR__N };
+static const char *const drift_keys[] = {"window", "psi_warn", "psi_alert"};
+
+/* A number in [lo, hi] into *out. */
+static int get_real(ctx_t *c, const slot_t *s, const char *key, double lo, double hi, double *out)
+{
+    if (!s->k)
+        return 0;
+    const char *t;
+    char expected[96];
+    snprintf(expected, sizeof expected, "a number from %g to %g", lo, hi);
+    int rc = scalar_text(c, s, key, expected, &t);
+    if (rc)
+        return rc;
+    double d;
+    if (number_kind(t, &d) < 0 || !isfinite(d))
+        return fails(c, s, "%s '%.*s' is not a number; expected %s", key, FR_CONFIG_MAX_NAME, t,
+                     expected);
+    if (d < lo || d > hi)
+        return fails(c, s, "%s %s is out of range; expected %s", key, t, expected);
+    *out = d;
+    return 0;
+}
+
+static int parse_model(ctx_t *c, struct fy_node *item, struct fy_node *at, fr_config_t *cfg,
+                       struct fy_node **names)
+{
+    slot_t s[MO__N];
+    int rc = read_map(c, item, at, "a model", model_keys, MO__N, s);
+    if (rc)
+        return rc;
+    if (!s[MO_NAME].k)
+        return missing(c, item, at, "a model", "name", "a unique name");
+    const char *name;
+    rc = get_name(c, &s[MO_NAME], "model name", &name);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < cfg->models.n; i++)
+        if (!strcmp(cfg->models.list[i].name, name)) {
+            char first[32];
+            where(c, names[i], first, sizeof first);
+            return fails(c, &s[MO_NAME], "duplicate model name '%s' (first at %s); expected a "
+                                         "unique name",
+                         name, first);
+        }
+    fr_model_spec_t *m = &cfg->models.list[cfg->models.n++];
+    names[cfg->models.n - 1] = s[MO_NAME].v;
+    m->tset = -1;
+    m->name = strdup(name);
+    if (!m->name)
+        return oom(c);
+    if (!s[MO_TSET].k)
+        return missing(c, item, at, "a model", "training_set",
+                       "the training set its rows and inputs come from");
+    const char *tn;
+    rc = scalar_text(c, &s[MO_TSET], "training_set", "a training set's name", &tn);
+    if (rc)
+        return rc;
+    m->tset = fr_config_tset_index(cfg, tn);
+    if (m->tset < 0) {
+        list_t l = {.n = 0};
+        l.b[0] = 0;
+        for (size_t i = 0; i < cfg->ntsets; i++)
+            list_add(&l, cfg->tsets[i].name);
+        return fails(c, &s[MO_TSET], "unknown training set '%.*s'; expected one of: %s",
+                     FR_CONFIG_MAX_NAME, tn, cfg->ntsets ? l.b : "(none configured)");
+    }
+    const fr_tset_spec_t *ts = &cfg->tsets[m->tset];
+    if (ts->label.kind == FR_LABEL_NONE)
+        return fails(c, &s[MO_TSET], "training set '%s' has no label; a model learns one",
+                     ts->name);
+    const slot_t *x = &s[MO_XGB];
+    if (!x->k || is_null(x->v))
+        return 0;
+    if (fy_node_get_type(x->v) != FYNT_MAPPING)
+        return fails(c, x, "xgboost is a %s; expected a mapping of xgboost parameters such as "
+                           "{ objective: \"binary:logistic\", max_depth: 6, eta: 0.1, rounds: 200 }",
+                     fy_node_get_type(x->v) == FYNT_SCALAR ? "scalar" : "list");
+    int cnt = fy_node_mapping_item_count(x->v);
+    if (cnt > FR_CONFIG_MAX_MODEL_PARAMS)
+        return fails(c, x, "xgboost has %d parameters; expected at most %d", cnt,
+                     FR_CONFIG_MAX_MODEL_PARAMS);
+    m->params = calloc(cnt > 0 ? (size_t)cnt : 1, sizeof *m->params);
+    if (!m->params)
+        return oom(c);
+    void *it = NULL;
+    struct fy_node_pair *p;
+    for (p = fy_node_mapping_iterate(x->v, &it); p; p = fy_node_mapping_iterate(x->v, &it)) {
+        slot_t kv = {fy_node_pair_key(p), fy_node_pair_value(p)};
+        if (!kv.k || fy_node_get_type(kv.k) != FYNT_SCALAR)
+            return fail(c, kv.k ? kv.k : x->v, "a key in xgboost is not a plain name");
+        const char *key = fy_node_get_scalar0(kv.k);
+        if (!key)
+            return oom(c);
+        const char *val;
+        rc = scalar_text(c, &kv, key, "a string, number or boolean", &val);
+        if (rc)
+            return rc;
+        if (!strcmp(key, "tree_method") && strcmp(val, "hist"))
+            return fails(c, &kv, "tree_method '%.*s': freshet trains with hist; expected hist "
+                                 "or no tree_method",
+                         FR_CONFIG_MAX_NAME, val);
+        fr_kv_t *kp = &m->params[m->nparams];
+        kp->key = strdup(key);
+        kp->value = strdup(val);
+        m->nparams++;
+        if (!kp->key || !kp->value)
+            return oom(c);
+    }
+    return 0;
+}
+
 static int parse_ondemand(ctx_t *c, const slot_t *sec, fr_config_t *cfg)
 {
     size_t n;
@@ -2362,6 +2467,49 @@ static int parse_ondemand(ctx_t *c, const slot_t *sec, fr_config_t *cfg)
     return rc;
 }
 
+static int parse_models(ctx_t *c, const slot_t *sec, fr_config_t *cfg)
+{
+    slot_t s[MD__N];
+    int rc = read_map(c, sec->v, sec->k, "models", models_keys, MD__N, s);
+    if (!rc)
+        rc = get_int(c, &s[MD_RELOAD], "reload_ms", 10, 3600 * SEC_MS, &cfg->models.reload_ms);
+    if (!rc)
+        rc = get_real(c, &s[MD_SAMPLE], "log_sample", 0, 1, &cfg->models.log_sample);
+    size_t n;
+    if (!rc)
+        rc = read_seq(c, &s[MD_LIST], "list", "models", 0, FR_CONFIG_MAX_MODELS, &n);
+    if (rc || !n)
+        return rc;
+    cfg->models.list = calloc(n, sizeof *cfg->models.list);
+    if (!cfg->models.list)
+        return oom(c);
+    struct fy_node *names[FR_CONFIG_MAX_MODELS];
+    void *it = NULL;
+    struct fy_node *item;
+    for (item = fy_node_sequence_iterate(s[MD_LIST].v, &it); !rc && item;
+         item = fy_node_sequence_iterate(s[MD_LIST].v, &it))
+        rc = parse_model(c, item, s[MD_LIST].k, cfg, names);
+    return rc;
+}
+
+static int parse_drift(ctx_t *c, const slot_t *sec, fr_config_t *cfg)
+{
+    slot_t s[DR__N];
+    int rc = read_map(c, sec->v, sec->k, "drift", drift_keys, DR__N, s);
+    if (!rc)
+        rc = get_duration(c, &s[DR_WINDOW], "window", 60 * SEC_MS, 30 * DAY_MS,
+                          &cfg->drift.window_ms);
+    if (!rc)
+        rc = get_real(c, &s[DR_WARN], "psi_warn", 0, 100, &cfg->drift.psi_warn);
+    if (!rc)
+        rc = get_real(c, &s[DR_ALERT], "psi_alert", 0, 100, &cfg->drift.psi_alert);
+    if (!rc && cfg->drift.psi_alert < cfg->drift.psi_warn)
+        rc = fails(c, s[DR_ALERT].k ? &s[DR_ALERT] : &s[DR_WARN],
+                   "psi_alert %g is below psi_warn %g; expected psi_warn <= psi_alert",
+                   cfg->drift.psi_alert, cfg->drift.psi_warn);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ */
 /* the document                                                        */
 
@@ -2374,11 +2522,14 @@ enum {
     TOP_REGISTRY,
     TOP_ONDEMAND,
     TOP_TSETS,
+    TOP_MODELS,
+    TOP_DRIFT,
     TOP__N
 };
 static const char *const top_keys[] = {"store",         "server",          "processor",
                                        "sources",       "feature_views",   "schema_registry",
-                                       "on_demand",     "training_sets"};
+                                       "on_demand",     "training_sets",   "models",
+                                       "drift"};
 
 enum { RG_URL, RG_TIMEOUT, RG__N };
 static const char *const registry_keys[] = {"url", "timeout_ms"};
@@ -2427,6 +2578,11 @@ static int set_defaults(fr_config_t *cfg, const char *name)
     cfg->processor.max_future_ms = 300000;
     cfg->processor.cache_entities = 2000000;
     cfg->registry.timeout_ms = 2000;
+    cfg->models.reload_ms = 1000;
+    cfg->models.log_sample = 1.0;
+    cfg->drift.window_ms = 3600 * SEC_MS;
+    cfg->drift.psi_warn = 0.1;
+    cfg->drift.psi_alert = 0.25;
     return cfg->path && cfg->store.path && cfg->store.redis_url && cfg->server.listen_host
                ? 0
                : FR_ENOMEM;
@@ -2459,6 +2615,10 @@ static int parse_doc(ctx_t *c, struct fy_node *root, fr_config_t *cfg)
         rc = parse_ondemand(c, &s[TOP_ONDEMAND], cfg);
     if (!rc && s[TOP_TSETS].k)
         rc = parse_tsets(c, &s[TOP_TSETS], cfg);
+    if (!rc && s[TOP_MODELS].k)
+        rc = parse_models(c, &s[TOP_MODELS], cfg);
+    if (!rc && s[TOP_DRIFT].k)
+        rc = parse_drift(c, &s[TOP_DRIFT], cfg);
     return rc;
 }
 
@@ -3013,6 +3173,16 @@ void fr_config_free(fr_config_t *cfg)
         free(od->refs);
     }
     free(cfg->ondemand);
+    for (size_t i = 0; i < cfg->models.n; i++) {
+        fr_model_spec_t *m = &cfg->models.list[i];
+        for (size_t k = 0; k < m->nparams; k++) {
+            free(m->params[k].key);
+            free(m->params[k].value);
+        }
+        free(m->params);
+        free(m->name);
+    }
+    free(cfg->models.list);
     free(cfg->sources);
     free(cfg->views);
     free(cfg->path);
@@ -3051,6 +3221,14 @@ int fr_config_ondemand_index(const fr_config_t *cfg, const char *name)
 {
     for (size_t i = 0; i < cfg->nondemand; i++)
         if (cfg->ondemand[i].name && !strcmp(cfg->ondemand[i].name, name))
+            return (int)i;
+    return -1;
+}
+
+int fr_config_model_index(const fr_config_t *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->models.n; i++)
+        if (cfg->models.list[i].name && !strcmp(cfg->models.list[i].name, name))
             return (int)i;
     return -1;
 }

@@ -176,6 +176,18 @@ typedef struct fr_ondemand_spec {
     size_t nrefs;
 } fr_ondemand_spec_t;
 
+/* ---- models and drift (DESIGN §2c) ---- */
+
+#define FR_CONFIG_MAX_MODELS 64
+#define FR_CONFIG_MAX_MODEL_PARAMS 64
+
+typedef struct fr_model_spec {
+    char *name;
+    int tset;              /* the training set its rows and inputs come from */
+    fr_kv_t *params;       /* xgboost: { ... } as given (strings), in order */
+    size_t nparams;
+} fr_model_spec_t;
+
 typedef struct fr_config {
     char *path;            /* the file loaded */
     struct {
@@ -221,6 +233,16 @@ typedef struct fr_config {
     size_t ntsets;
     fr_ondemand_spec_t *ondemand; /* in file order; each refers only to those before it */
     size_t nondemand;
+    struct {
+        int64_t reload_ms;     /* how soon replicas see alias moves, default 1000 */
+        double log_sample;     /* share of scores logged, default 1.0 */
+        fr_model_spec_t *list;
+        size_t n;
+    } models;
+    struct {
+        int64_t window_ms;     /* live histograms cover this much, default 1h */
+        double psi_warn, psi_alert; /* defaults 0.1, 0.25 */
+    } drift;
 } fr_config_t;
 
 /*
@@ -259,6 +281,7 @@ int fr_config_source_index(const fr_config_t *cfg, const char *name);
 int fr_config_view_index(const fr_config_t *cfg, const char *name);
 int fr_source_field_index(const fr_source_spec_t *src, const char *name);
 int fr_config_tset_index(const fr_config_t *cfg, const char *name);
+int fr_config_model_index(const fr_config_t *cfg, const char *name);
 /* The type a view's feature f (a * nwindows + w) takes when not null. */
 fr_type_t fr_view_feature_type(const fr_config_t *cfg, const fr_view_spec_t *vw, size_t f);
 int fr_config_ondemand_index(const fr_config_t *cfg, const char *name);

@@ -106,6 +106,7 @@ typedef enum { O_COL, O_TS, O_FEAT, O_LABEL } okind_t;
 typedef struct {
     okind_t kind;
     int a, b;            /* O_COL: spine column; O_FEAT: vrt, feature */
+    int feature;         /* from the features list (a model input's column) */
 } ocol_t;
 
 /* A row waiting for its features (event_time) or its forward label, or for
@@ -414,10 +415,32 @@ static int csv_str(fr_buf_t *o, const char *s, size_t n)
     return rc ? rc : fr_buf_addc(o, '"');
 }
 
+/* A value in the binary row form: a type byte, then 8 bytes (long,
+ * double), 1 (boolean) or a u32 length and the bytes (string). */
+static int put_binary(fr_buf_t *o, const fr_value_t *v)
+{
+    int rc = fr_buf_add_u8(o, (uint8_t)v->type);
+    switch (v->type) {
+    case FR_T_LONG: return rc ? rc : fr_buf_add_u64(o, (uint64_t)v->u.i);
+    case FR_T_DOUBLE: {
+        uint64_t bits;
+        memcpy(&bits, &v->u.d, 8);
+        return rc ? rc : fr_buf_add_u64(o, bits);
+    }
+    case FR_T_BOOL: return rc ? rc : fr_buf_add_u8(o, v->u.b ? 1 : 0);
+    case FR_T_STRING:
+        rc = rc ? rc : fr_buf_add_u32(o, v->len);
+        return rc ? rc : fr_buf_add(o, v->u.s, v->len);
+    default: return rc;
+    }
+}
+
 static int put_value(const tb_t *b, fr_buf_t *o, const fr_value_t *v)
 {
     if (b->o->format == FR_TSET_NDJSON)
         return fr_jw_value(o, v);
+    if (b->o->format == FR_TSET_BINARY)
+        return put_binary(o, v);
     switch (v->type) {
     case FR_T_STRING: return csv_str(o, v->u.s, v->len);
     case FR_T_LONG: return fr_jw_i64(o, v->u.i);
@@ -436,7 +459,7 @@ static const char *col_name(const tb_t *b, const ocol_t *c, char *tmp, size_t n)
     case O_LABEL: return "label";
     default: {
         const vrt_t *v = &b->v[c->a];
-        snprintf(tmp, n, "%s%s%s", v->name, b->o->format == FR_TSET_NDJSON ? ":" : "__",
+        snprintf(tmp, n, "%s%s%s", v->name, b->o->format == FR_TSET_CSV ? "__" : ":",
                  b->cfg->views[v->view].feature_names[c->b]);
         return tmp;
     }
@@ -445,7 +468,7 @@ static const char *col_name(const tb_t *b, const ocol_t *c, char *tmp, size_t n)
 
 static int write_header(tb_t *b)
 {
-    if (b->o->format == FR_TSET_NDJSON)
+    if (b->o->format != FR_TSET_CSV)
         return 0;
     fr_buf_reset(&b->row);
     int rc = 0;
@@ -465,6 +488,8 @@ static int write_header(tb_t *b)
 /* Appends column i's separator (and its key, in NDJSON). */
 static int put_sep(const tb_t *b, fr_buf_t *o, size_t i)
 {
+    if (b->o->format == FR_TSET_BINARY)
+        return 0;
     if (b->o->format == FR_TSET_NDJSON) {
         char tmp[2 * FR_CONFIG_MAX_NAME + 8];
         int rc = fr_buf_addc(o, i ? ',' : '{');
@@ -550,7 +575,11 @@ static int put_row(tb_t *b, fr_buf_t *o)
             break;
         switch (c->kind) {
         case O_COL: rc = put_value(b, o, &b->svals[c->a]); break;
-        case O_TS: rc = fr_jw_i64(o, b->t); break;
+        case O_TS:
+            rc = b->o->format == FR_TSET_BINARY
+                     ? put_binary(o, &(fr_value_t){.type = FR_T_LONG, .u.i = b->t})
+                     : fr_jw_i64(o, b->t);
+            break;
         default: rc = put_value(b, o, &b->v[c->a].out[c->b]); break;
         }
     }
@@ -645,6 +674,8 @@ static int finish_text(tb_t *b, fr_buf_t *o, const fr_value_t *label)
         if (!rc)
             count_label(b, label);
     }
+    if (b->o->format == FR_TSET_BINARY)
+        return rc;
     if (!rc && b->o->format == FR_TSET_NDJSON)
         rc = fr_buf_addc(o, '}');
     return rc ? rc : fr_buf_addc(o, '\n');
@@ -789,6 +820,13 @@ static void prow_free(prow_t *r)
 
 static int out_text(tb_t *b, const char *p, size_t n)
 {
+    if (b->o->row) {
+        int rc = b->o->row(b->o->row_ctx, p, n);
+        if (rc)
+            return failf(b, rc, "%s", fr_strerror(rc));
+        b->sum->rows++;
+        return 0;
+    }
     if (fwrite(p, 1, n, b->o->out) != n)
         return failf(b, FR_EIO, "writing the training set: %s", strerror(errno));
     b->sum->rows++;
@@ -1588,6 +1626,58 @@ static int add_oc(tb_t *b, okind_t k, int a, int c)
     return 0;
 }
 
+/* The same for a column of the features list. */
+static int add_feature_oc(tb_t *b, okind_t k, int a, int c)
+{
+    int rc = add_oc(b, k, a, c);
+    if (!rc)
+        b->oc[b->noc - 1].feature = 1;
+    return rc;
+}
+
+/* Describes the columns to the row sink. */
+static int describe(tb_t *b)
+{
+    if (!b->o->header)
+        return 0;
+    fr_tset_col_t *cols = calloc(b->noc, sizeof *cols);
+    char (*names)[2 * FR_CONFIG_MAX_NAME + 8] = calloc(b->noc, sizeof *names);
+    int rc = FR_ENOMEM;
+    if (cols && names) {
+        for (size_t i = 0; i < b->noc; i++) {
+            const ocol_t *c = &b->oc[i];
+            fr_tset_col_t *d = &cols[i];
+            const char *n = col_name(b, c, names[i], sizeof names[i]);
+            if (n != names[i])
+                snprintf(names[i], sizeof names[i], "%s", n);
+            d->name = names[i];
+            switch (c->kind) {
+            case O_COL:
+                d->role = c->feature ? FR_TSC_FEATURE : FR_TSC_OTHER;
+                d->type = b->cols[c->a].type;
+                break;
+            case O_TS:
+                d->role = FR_TSC_TS;
+                d->type = FR_T_LONG;
+                break;
+            case O_LABEL:
+                d->role = FR_TSC_LABEL;
+                d->type = b->ts->label.type;
+                break;
+            default:
+                d->role = FR_TSC_FEATURE;
+                d->type = fr_view_feature_type(b->cfg, &b->cfg->views[b->v[c->a].view],
+                                               (size_t)c->b);
+                break;
+            }
+        }
+        rc = b->o->header(b->o->row_ctx, cols, b->noc);
+    }
+    free(cols);
+    free(names);
+    return rc;
+}
+
 /* The vrt of configured view vi (added on first use). */
 static int vrt_of(tb_t *b, int vi)
 {
@@ -1712,15 +1802,15 @@ static int setup(tb_t *b)
         if (f->kind == FR_TSF_VIEW) {
             int vi = vrt_of(b, f->view);
             for (size_t k = 0; !rc && k < b->v[vi].nfeat; k++)
-                rc = add_oc(b, O_FEAT, vi, (int)k);
+                rc = add_feature_oc(b, O_FEAT, vi, (int)k);
         } else if (f->kind == FR_TSF_FEATURE) {
-            rc = add_oc(b, O_FEAT, vrt_of(b, f->view), f->feature);
+            rc = add_feature_oc(b, O_FEAT, vrt_of(b, f->view), f->feature);
         } else if (f->kind == FR_TSF_FIELD) {
             int c = col_of(b, f->name);
             if (c < 0)
                 rc = failf(b, FR_EINVAL, "the spine has no column '%s' (a feature)", f->name);
             else
-                rc = add_oc(b, O_COL, c, 0);
+                rc = add_feature_oc(b, O_COL, c, 0);
         }
     }
     if (!rc && lb->kind != FR_LABEL_NONE)
@@ -1841,6 +1931,11 @@ int fr_tset_build(const fr_config_t *cfg, const fr_tset_opts_t *o, fr_tset_summa
             goto out;
         if (!o->has_cutoff)
             b.cutoff = b.label_newest;
+    }
+    rc = describe(&b);
+    if (rc) {
+        failf(&b, rc, "%s", fr_strerror(rc));
+        goto out;
     }
     rc = write_header(&b);
     if (rc) {

@@ -33,7 +33,36 @@
 #include "config/config.h"
 #include "offline/history.h"
 
-typedef enum { FR_TSET_CSV = 0, FR_TSET_NDJSON } fr_tset_format_t;
+typedef enum {
+    FR_TSET_CSV = 0,
+    FR_TSET_NDJSON,
+    FR_TSET_BINARY /* rows to o->row as typed values (see fr_tset_row_fn) */
+} fr_tset_format_t;
+
+/* What a column is, for a row sink. */
+typedef enum {
+    FR_TSC_OTHER = 0, /* an entity key or a pass-through column */
+    FR_TSC_TS,
+    FR_TSC_FEATURE,   /* from the features list, in order: a model's candidate inputs */
+    FR_TSC_LABEL
+} fr_tsc_role_t;
+
+typedef struct fr_tset_col {
+    const char *name; /* as in NDJSON ("view:feature"); valid during the header call */
+    fr_tsc_role_t role;
+    fr_type_t type;   /* its values' type when not null (FR_T_NULL: untyped text) */
+} fr_tset_col_t;
+
+/*
+ * A row sink: header is called once with the columns, then row once per
+ * row in spine order with the row's values in the binary form: per column,
+ * a type byte (fr_type_t), then 8 little-endian bytes (long, double bits),
+ * 1 byte (boolean), or a u32 length and the bytes (string); nothing for
+ * null.  The bytes are valid during the call.  A nonzero return (a
+ * negative FR_E* code) stops the build with it.
+ */
+typedef int (*fr_tset_header_fn)(void *ctx, const fr_tset_col_t *cols, size_t n);
+typedef int (*fr_tset_row_fn)(void *ctx, const void *row, size_t len);
 
 typedef struct fr_tset_opts {
     int tset;                 /* index in cfg->tsets */
@@ -43,7 +72,10 @@ typedef struct fr_tset_opts {
     bool has_cutoff;          /* maturity cutoff (default: the label source's newest ts) */
     int64_t cutoff_ms;
     fr_tset_format_t format;
-    FILE *out;                /* the table (borrowed) */
+    FILE *out;                /* the table (borrowed); unused with row */
+    fr_tset_header_fn header; /* FR_TSET_BINARY: the row sink */
+    fr_tset_row_fn row;
+    void *row_ctx;
     FILE *warn;               /* one line per bad spine file row (may be NULL) */
     /* where history comes from: inputs[s] for each source s (fr_tset_sources
      * says which are needed); log for embedded inputs */

@@ -9,6 +9,10 @@
  *
  * Reads go through a read session: values returned by fr_store_get stay
  * valid until fr_store_rd_end.  A session belongs to one thread.
+ *
+ * Beside states and positions, a store keeps small key-value records
+ * (fr_store_kv_*, below) for what every process on the store must share,
+ * such as the model registry.
  */
 #ifndef FR_STORE_STORE_H
 #define FR_STORE_STORE_H
@@ -20,6 +24,7 @@
 
 typedef struct fr_store fr_store_t;
 typedef struct fr_store_rd fr_store_rd_t;
+struct fr_store_kv_names;
 
 /*
  * What a stored state has applied: the records of `partition` (of the
@@ -89,6 +94,17 @@ typedef struct fr_store_ops {
     /* Optional: makes every commit so far durable (a store that defers
      * flushing commits); NULL when commits are durable as they return. */
     int (*sync)(fr_store_t *s);
+    /* Key-value records (see fr_store_kv_get); names are checked by the
+     * wrappers before these run.  NULL when the backend has none. */
+    int (*kv_get)(fr_store_t *s, const char *ns, const char *group, const char *key, void **val,
+                  size_t *vlen);
+    int (*kv_put)(fr_store_t *s, const char *ns, const char *group, const char *key,
+                  const void *val, size_t vlen, int only_new);
+    int (*kv_del)(fr_store_t *s, const char *ns, const char *group, const char *key);
+    int (*kv_incr)(fr_store_t *s, const char *ns, const char *group, const char *key,
+                   uint64_t *out);
+    int (*kv_list)(fr_store_t *s, const char *ns, const char *group, const char *prefix,
+                   struct fr_store_kv_names *out);
     void (*close)(fr_store_t *s);
 } fr_store_ops_t;
 
@@ -171,5 +187,75 @@ static inline int fr_store_commit(fr_store_t *s, const fr_store_put_t *puts, siz
 {
     return s->ops->commit(s, puts, nputs, pos, npos, epoch);
 }
+
+/*
+ * Key-value records.
+ *
+ * A record is addressed by a namespace (ns: 1-16 bytes of [a-z], one per
+ * user, e.g. "m" for the model registry; "v", "pos" and "epoch" are taken),
+ * a group (1-128 printable ASCII bytes without '{', '}' or space, e.g. a
+ * model name) and a key (1-256 printable ASCII bytes without space).
+ * Values are bytes, at most FR_STORE_KV_MAX_VALUE.  Every write is atomic
+ * and immediately visible to every process on the store; a group's keys
+ * live together (one Redis Cluster slot), so writes within a group are
+ * ordered.  Layout: LMDB sub-database "kv", key "<ns>\0<group>\0<key>";
+ * Redis "fr:<ns>:{<group>}:<key>", with a set "fr:<ns>:{<group>}" of the
+ * group's keys and a set "fr:<ns>:groups" of its groups.
+ *
+ * These calls may run from any thread at any time, beside commits and
+ * read sessions; they are meant for small, rare records (a registry), not
+ * the data path.  Each returns 0 or a negative code: FR_EINVAL (a name
+ * outside the rules above), -ENOTSUP (the backend keeps no records),
+ * FR_ELIMIT (a value or a list too large) or a store error.
+ */
+#define FR_STORE_KV_MAX_NS 16
+#define FR_STORE_KV_MAX_GROUP 128
+#define FR_STORE_KV_MAX_KEY 256
+#define FR_STORE_KV_MAX_VALUE ((size_t)48 << 20)
+#define FR_STORE_KV_MAX_LIST 100000
+
+/* Names from fr_store_kv_list: v[0..n) NUL-terminated, in byte order. */
+typedef struct fr_store_kv_names {
+    char **v; /* owned: free with fr_store_kv_names_free */
+    size_t n;
+} fr_store_kv_names_t;
+
+/* The record's value into *val (malloc'd, the caller frees it; NUL-
+ * terminated beyond vlen) and *vlen.  0, FR_ENOTFOUND or an error. */
+int fr_store_kv_get(fr_store_t *s, const char *ns, const char *group, const char *key,
+                    void **val, size_t *vlen);
+/* Writes the record (val borrowed), replacing any value.  0 or an error. */
+int fr_store_kv_put(fr_store_t *s, const char *ns, const char *group, const char *key,
+                    const void *val, size_t vlen);
+/* Writes the record only if the key does not exist: 0, or FR_ECONFLICT
+ * (it does; nothing written), or an error.  Of two concurrent calls for
+ * one key, exactly one succeeds. */
+int fr_store_kv_put_new(fr_store_t *s, const char *ns, const char *group, const char *key,
+                        const void *val, size_t vlen);
+/* Removes the record: 0, FR_ENOTFOUND or an error. */
+int fr_store_kv_del(fr_store_t *s, const char *ns, const char *group, const char *key);
+/*
+ * Adds 1 to a counter record and returns the new value in *out: an absent
+ * key counts from 0, so the first call gives 1.  The value is kept as
+ * decimal text (fr_store_kv_get reads it so).  Concurrent calls, from any
+ * processes, each get a different value.  0, FR_ETYPE (the record is not
+ * a counter) or an error.
+ */
+int fr_store_kv_incr(fr_store_t *s, const char *ns, const char *group, const char *key,
+                     uint64_t *out);
+/*
+ * Lists names into *out (the caller frees it with fr_store_kv_names_free,
+ * also after an error): with group NULL, the groups of ns holding at least
+ * one key; else the keys of group that start with prefix (NULL or "": all).
+ * At most FR_STORE_KV_MAX_LIST names (FR_ELIMIT past that).
+ */
+int fr_store_kv_list(fr_store_t *s, const char *ns, const char *group, const char *prefix,
+                     fr_store_kv_names_t *out);
+void fr_store_kv_names_free(fr_store_kv_names_t *n);
+
+/* For backends: appends a copy of name[0..len) to n (FR_ELIMIT past
+ * FR_STORE_KV_MAX_LIST), and sorts the names in byte order. */
+int fr_store_kv_names_add(fr_store_kv_names_t *n, const char *name, size_t len);
+void fr_store_kv_names_sort(fr_store_kv_names_t *n);
 
 #endif

@@ -4,7 +4,8 @@
  * Sub-databases: "v.<view>" entity key -> stamp (u32 partition, u64 next
  * offset, u64 epoch) | encoded state; "pos" source name \0 u32 partition ->
  * u64 next offset | i64 watermark | i64 committed ms | u64 epoch | u64 replayed
- * (32 bytes without the last, as written before it existed).
+ * (32 bytes without the last, as written before it existed); "kv"
+ * "<ns>\0<group>\0<key>" -> value (key-value records, store.h).
  * A commit is one write transaction (states and positions together); readers
  * never block it, and any number of serving processes may read.
  */
@@ -25,6 +26,7 @@ typedef struct {
     MDB_env *env;
     MDB_dbi *views;
     MDB_dbi pos;
+    MDB_dbi kv;
 } lstore_t;
 
 typedef struct {
@@ -257,6 +259,187 @@ static int l_sync(fr_store_t *s)
     return fr_mdb_rc(mdb_env_sync(((lstore_t *)s)->env, 1));
 }
 
+/* ---- key-value records ---- */
+
+#define KV_KEY (FR_STORE_KV_MAX_NS + FR_STORE_KV_MAX_GROUP + FR_STORE_KV_MAX_KEY + 3)
+
+/* "<ns>\0<group>\0<key>" into buf (KV_KEY bytes); its length.  key may
+ * be NULL: then up to and including the group's NUL. */
+static size_t kv_key(char *buf, const char *ns, const char *group, const char *key)
+{
+    size_t a = strlen(ns), b = strlen(group), c = key ? strlen(key) : 0;
+    memcpy(buf, ns, a + 1);
+    memcpy(buf + a + 1, group, b + 1);
+    if (key)
+        memcpy(buf + a + b + 2, key, c);
+    return a + b + 2 + c;
+}
+
+static int l_kv_get(fr_store_t *s, const char *ns, const char *group, const char *key,
+                    void **val, size_t *vlen)
+{
+    lstore_t *ls = (lstore_t *)s;
+    char kb[KV_KEY];
+    MDB_val k = {kv_key(kb, ns, group, key), kb}, v;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(ls->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return fr_mdb_rc(rc);
+    rc = fr_mdb_rc(mdb_get(txn, ls->kv, &k, &v));
+    if (!rc) {
+        *val = malloc(v.mv_size + 1);
+        if (*val) {
+            memcpy(*val, v.mv_data, v.mv_size);
+            ((char *)*val)[v.mv_size] = '\0';
+            *vlen = v.mv_size;
+        } else {
+            rc = FR_ENOMEM;
+        }
+    }
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+static int l_kv_put(fr_store_t *s, const char *ns, const char *group, const char *key,
+                    const void *val, size_t vlen, int only_new)
+{
+    lstore_t *ls = (lstore_t *)s;
+    char kb[KV_KEY];
+    MDB_val k = {kv_key(kb, ns, group, key), kb}, v = {vlen, (void *)val};
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(ls->env, NULL, 0, &txn);
+    if (rc)
+        return fr_mdb_rc(rc);
+    rc = mdb_put(txn, ls->kv, &k, &v, only_new ? MDB_NOOVERWRITE : 0);
+    if (rc) {
+        mdb_txn_abort(txn);
+        return rc == MDB_KEYEXIST ? FR_ECONFLICT : fr_mdb_rc(rc);
+    }
+    return fr_mdb_rc(mdb_txn_commit(txn));
+}
+
+static int l_kv_del(fr_store_t *s, const char *ns, const char *group, const char *key)
+{
+    lstore_t *ls = (lstore_t *)s;
+    char kb[KV_KEY];
+    MDB_val k = {kv_key(kb, ns, group, key), kb};
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(ls->env, NULL, 0, &txn);
+    if (rc)
+        return fr_mdb_rc(rc);
+    rc = mdb_del(txn, ls->kv, &k, NULL);
+    if (rc) {
+        mdb_txn_abort(txn);
+        return fr_mdb_rc(rc);
+    }
+    return fr_mdb_rc(mdb_txn_commit(txn));
+}
+
+/* A counter's decimal text; -1 when it is not one. */
+static int parse_counter(const MDB_val *v, uint64_t *out)
+{
+    const char *p = v->mv_data;
+    uint64_t n = 0;
+    if (v->mv_size == 0 || v->mv_size > 20)
+        return -1;
+    for (size_t i = 0; i < v->mv_size; i++) {
+        if (p[i] < '0' || p[i] > '9' || n > (UINT64_MAX - 9) / 10)
+            return -1;
+        n = n * 10 + (uint64_t)(p[i] - '0');
+    }
+    *out = n;
+    return 0;
+}
+
+static int l_kv_incr(fr_store_t *s, const char *ns, const char *group, const char *key,
+                     uint64_t *out)
+{
+    lstore_t *ls = (lstore_t *)s;
+    char kb[KV_KEY], num[24];
+    MDB_val k = {kv_key(kb, ns, group, key), kb}, v;
+    MDB_txn *txn;
+    uint64_t n = 0;
+    int rc = mdb_txn_begin(ls->env, NULL, 0, &txn);
+    if (rc)
+        return fr_mdb_rc(rc);
+    rc = mdb_get(txn, ls->kv, &k, &v);
+    if (rc == 0 && (parse_counter(&v, &n) || n == INT64_MAX))
+        rc = FR_ETYPE;
+    else if (rc == MDB_NOTFOUND)
+        rc = 0;
+    if (!rc) {
+        n++;
+        int len = snprintf(num, sizeof num, "%llu", (unsigned long long)n);
+        v = (MDB_val){(size_t)len, num};
+        rc = mdb_put(txn, ls->kv, &k, &v, 0);
+    }
+    if (rc) {
+        mdb_txn_abort(txn);
+        return rc == FR_ETYPE ? rc : fr_mdb_rc(rc);
+    }
+    rc = fr_mdb_rc(mdb_txn_commit(txn));
+    if (!rc)
+        *out = n;
+    return rc;
+}
+
+static int l_kv_list(fr_store_t *s, const char *ns, const char *group, const char *prefix,
+                     fr_store_kv_names_t *out)
+{
+    lstore_t *ls = (lstore_t *)s;
+    char kb[KV_KEY], seek[KV_KEY];
+    size_t nsl = strlen(ns) + 1; /* with its NUL */
+    size_t pl = nsl, gofs = 0;
+    if (group) {
+        pl = kv_key(kb, ns, group, prefix);
+        gofs = nsl + strlen(group) + 1;
+    } else {
+        memcpy(kb, ns, nsl);
+    }
+    memcpy(seek, kb, pl);
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    /* every LMDB code is made a freshet one at once: FR_ENOTFOUND ends */
+    int rc = fr_mdb_rc(mdb_txn_begin(ls->env, NULL, MDB_RDONLY, &txn));
+    if (rc) {
+        txn = NULL;
+        goto out;
+    }
+    rc = fr_mdb_rc(mdb_cursor_open(txn, ls->kv, &cur));
+    MDB_val k = {pl, seek}, v;
+    int op = MDB_SET_RANGE;
+    while (!rc) {
+        rc = fr_mdb_rc(mdb_cursor_get(cur, &k, &v, op));
+        if (rc || k.mv_size < pl || memcmp(k.mv_data, kb, pl))
+            break;
+        op = MDB_NEXT;
+        const char *p = (const char *)k.mv_data;
+        if (group) {
+            rc = fr_store_kv_names_add(out, p + gofs, k.mv_size - gofs);
+            continue;
+        }
+        /* one name per group, then on past "<ns>\0<group>\0..." */
+        size_t gl = strnlen(p + nsl, k.mv_size - nsl);
+        if (nsl + gl + 1 >= sizeof seek || gl == k.mv_size - nsl) {
+            rc = FR_ECORRUPT;
+            break;
+        }
+        rc = fr_store_kv_names_add(out, p + nsl, gl);
+        memcpy(seek, p, nsl + gl);
+        seek[nsl + gl] = '\1';
+        k = (MDB_val){nsl + gl + 1, seek};
+        op = MDB_SET_RANGE;
+    }
+    if (rc == FR_ENOTFOUND)
+        rc = 0;
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    if (txn)
+        mdb_txn_abort(txn);
+    return rc;
+}
+
 static void l_close(fr_store_t *s)
 {
     lstore_t *ls = (lstore_t *)s;
@@ -279,6 +462,11 @@ static const fr_store_ops_t lmdb_ops = {
     .next_epoch = l_next_epoch,
     .entities = l_entities,
     .sync = l_sync,
+    .kv_get = l_kv_get,
+    .kv_put = l_kv_put,
+    .kv_del = l_kv_del,
+    .kv_incr = l_kv_incr,
+    .kv_list = l_kv_list,
     .close = l_close,
 };
 
@@ -314,6 +502,8 @@ int fr_store_lmdb_open(const fr_config_t *cfg, const char *dir, fr_store_t **out
         rc = mdb_txn_begin(ls->env, NULL, 0, &txn);
     if (!rc)
         rc = mdb_dbi_open(txn, "pos", MDB_CREATE, &ls->pos);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "kv", MDB_CREATE, &ls->kv);
     for (size_t i = 0; !rc && i < cfg->nviews; i++) {
         char name[FR_CONFIG_MAX_NAME + 8];
         snprintf(name, sizeof name, "v.%s", cfg->views[i].name);

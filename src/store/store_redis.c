@@ -27,8 +27,17 @@
  *   Cluster: the same script per key (one key per call, so no cross-slot
  * script), pipelined per node; positions last, fenced by epoch the same way.
  *
+ * Key-value records (store.h): "fr:<ns>:{<group>}:<key>", beside a set
+ * "fr:<ns>:{<group>}" of the group's keys, both in the group's slot, so a
+ * small script (EVAL: PUT_LUA, DEL_LUA, INCR_LUA) changes a record and the
+ * set atomically, on a cluster too; "fr:<ns>:groups" lists the groups (it
+ * is added to first, and never shrinks: listing keeps the groups whose set
+ * is not empty).
+ *
  * Connections ("links").  Each read session owns its links (one per node);
- * the store's own links (commit, entities) are used under a mutex; the
+ * the store's own links (commit, entities) are used under a mutex, the
+ * key-value records' under another (a registry read never waits for a
+ * commit); the
  * cluster slot map (CLUSTER SLOTS at open, refreshed on MOVED) is under a
  * rwlock and copied out, never pointed into.  hiredis connects and parses
  * replies; this file formats commands and moves the bytes itself, so that
@@ -131,6 +140,25 @@ static const char COMMIT_LUA[] =
     "end\n"
     "return n\n";
 
+/* KEYS: the record, the group's key set.  ARGV: value, key, "1" (only
+ * when new).  1 when written, 0 when the key exists. */
+static const char PUT_LUA[] =
+    "if ARGV[3] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
+    "redis.call('SET', KEYS[1], ARGV[1])\n"
+    "redis.call('SADD', KEYS[2], ARGV[2])\n"
+    "return 1\n";
+/* KEYS: the record, the set.  ARGV: key.  The number of records removed. */
+static const char DEL_LUA[] =
+    "local n = redis.call('DEL', KEYS[1])\n"
+    "redis.call('SREM', KEYS[2], ARGV[1])\n"
+    "return n\n";
+/* KEYS: the record, the set.  ARGV: key.  The new value, or NOTCOUNTER. */
+static const char INCR_LUA[] =
+    "local v = redis.pcall('INCR', KEYS[1])\n"
+    "if type(v) == 'table' then return redis.error_reply('NOTCOUNTER not a counter') end\n"
+    "redis.call('SADD', KEYS[2], ARGV[1])\n"
+    "return v\n";
+
 typedef struct addr {
     char host[256];
     int port;
@@ -178,6 +206,8 @@ typedef struct rstore {
     int64_t map_ms;    /* last full refresh; under maplock */
     pthread_mutex_t wlock;
     links_t wl;        /* commit and entities; under wlock */
+    pthread_mutex_t kvlock;
+    links_t kvl;       /* key-value records; under kvlock */
     int locks;         /* the locks were initialised */
 } rstore_t;
 
@@ -1593,14 +1623,256 @@ static int r_next_epoch(fr_store_t *s, uint64_t *epoch)
     return rc;
 }
 
+/* ---- key-value records ---- */
+
+#define KV_BUF (FR_STORE_KV_MAX_NS + FR_STORE_KV_MAX_GROUP + FR_STORE_KV_MAX_KEY + 16)
+
+/* The record's key and its group's set into rec and set (KV_BUF bytes). */
+static void kv_keys(const char *ns, const char *group, const char *key, char *rec, size_t *rl,
+                    char *set, size_t *sl)
+{
+    *sl = (size_t)snprintf(set, KV_BUF, "fr:%s:{%s}", ns, group);
+    *rl = (size_t)snprintf(rec, KV_BUF, "%s:%s", set, key);
+}
+
+/* One command on the key-value links, under their lock. */
+static int kv_call(rstore_t *st, const cmd_t *c, redisReply **out)
+{
+    pthread_mutex_lock(&st->kvlock);
+    int rc = call_key(st, &st->kvl, c, out);
+    pthread_mutex_unlock(&st->kvlock);
+    return rc;
+}
+
+/* Runs a script over the record and its set; the reply is the caller's. */
+static int kv_script(rstore_t *st, const char *lua, size_t lualen, const char *ns,
+                     const char *group, const char *key, const char *const *args,
+                     const size_t *alens, int nargs, redisReply **out)
+{
+    char rec[KV_BUF], set[KV_BUF];
+    size_t rl, sl;
+    kv_keys(ns, group, key, rec, &rl, set, &sl);
+    const char *argv[8] = {"EVAL", lua, "2", rec, set};
+    size_t lens[8] = {4, lualen, 1, rl, sl};
+    for (int i = 0; i < nargs; i++) {
+        argv[5 + i] = args[i];
+        lens[5 + i] = alens[i];
+    }
+    cmd_t c = {.key = rec, .klen = rl, .argc = 5 + nargs, .argv = argv, .lens = lens};
+    return kv_call(st, &c, out);
+}
+
+/* Adds group to the namespace's list of groups (before its first key). */
+static int kv_add_group(rstore_t *st, const char *ns, const char *group)
+{
+    char gs[KV_BUF];
+    size_t gl = (size_t)snprintf(gs, sizeof gs, "fr:%s:groups", ns);
+    const char *argv[3] = {"SADD", gs, group};
+    size_t lens[3] = {4, gl, strlen(group)};
+    cmd_t c = {.key = gs, .klen = gl, .argc = 3, .argv = argv, .lens = lens};
+    redisReply *r = NULL;
+    int rc = kv_call(st, &c, &r);
+    if (!rc && r->type != REDIS_REPLY_INTEGER)
+        rc = FR_ESTORE;
+    freeReplyObject(r);
+    return rc;
+}
+
+static int r_kv_get(fr_store_t *s, const char *ns, const char *group, const char *key,
+                    void **val, size_t *vlen)
+{
+    rstore_t *st = (rstore_t *)s;
+    char rec[KV_BUF], set[KV_BUF];
+    size_t rl, sl;
+    kv_keys(ns, group, key, rec, &rl, set, &sl);
+    const char *argv[2] = {"GET", rec};
+    size_t lens[2] = {3, rl};
+    cmd_t c = {.key = rec, .klen = rl, .argc = 2, .argv = argv, .lens = lens};
+    redisReply *r = NULL;
+    int rc = kv_call(st, &c, &r);
+    if (!rc && r->type == REDIS_REPLY_NIL)
+        rc = FR_ENOTFOUND;
+    else if (!rc && r->type != REDIS_REPLY_STRING)
+        rc = FR_ESTORE;
+    if (!rc) {
+        *val = malloc(r->len + 1);
+        if (*val) {
+            memcpy(*val, r->str, r->len);
+            ((char *)*val)[r->len] = '\0';
+            *vlen = r->len;
+        } else {
+            rc = FR_ENOMEM;
+        }
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+static int r_kv_put(fr_store_t *s, const char *ns, const char *group, const char *key,
+                    const void *val, size_t vlen, int only_new)
+{
+    rstore_t *st = (rstore_t *)s;
+    int rc = kv_add_group(st, ns, group);
+    if (rc)
+        return rc;
+    const char *args[3] = {vlen ? val : "", key, only_new ? "1" : "0"};
+    size_t alens[3] = {vlen, strlen(key), 1};
+    redisReply *r = NULL;
+    rc = kv_script(st, PUT_LUA, sizeof PUT_LUA - 1, ns, group, key, args, alens, 3, &r);
+    if (!rc && r->type != REDIS_REPLY_INTEGER)
+        rc = FR_ESTORE;
+    else if (!rc && r->integer == 0)
+        rc = FR_ECONFLICT;
+    freeReplyObject(r);
+    return rc;
+}
+
+static int r_kv_del(fr_store_t *s, const char *ns, const char *group, const char *key)
+{
+    rstore_t *st = (rstore_t *)s;
+    const char *args[1] = {key};
+    size_t alens[1] = {strlen(key)};
+    redisReply *r = NULL;
+    int rc = kv_script(st, DEL_LUA, sizeof DEL_LUA - 1, ns, group, key, args, alens, 1, &r);
+    if (!rc && r->type != REDIS_REPLY_INTEGER)
+        rc = FR_ESTORE;
+    else if (!rc && r->integer == 0)
+        rc = FR_ENOTFOUND;
+    freeReplyObject(r);
+    return rc;
+}
+
+static int r_kv_incr(fr_store_t *s, const char *ns, const char *group, const char *key,
+                     uint64_t *out)
+{
+    rstore_t *st = (rstore_t *)s;
+    int rc = kv_add_group(st, ns, group);
+    if (rc)
+        return rc;
+    const char *args[1] = {key};
+    size_t alens[1] = {strlen(key)};
+    redisReply *r = NULL;
+    rc = kv_script(st, INCR_LUA, sizeof INCR_LUA - 1, ns, group, key, args, alens, 1, &r);
+    if (!rc && err_is(r, "NOTCOUNTER"))
+        rc = FR_ETYPE;
+    else if (!rc && (r->type != REDIS_REPLY_INTEGER || r->integer <= 0))
+        rc = FR_ESTORE;
+    if (!rc)
+        *out = (uint64_t)r->integer;
+    freeReplyObject(r);
+    return rc;
+}
+
+/* The members of a set (SMEMBERS) in *out (the caller's), an array; its
+ * size is bounded by the links' reply limit. */
+static int kv_members(rstore_t *st, const char *set, size_t sl, redisReply **out)
+{
+    const char *argv[2] = {"SMEMBERS", set};
+    size_t lens[2] = {8, sl};
+    cmd_t c = {.key = set, .klen = sl, .argc = 2, .argv = argv, .lens = lens};
+    int rc = kv_call(st, &c, out);
+    if (!rc && (*out)->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(*out);
+        *out = NULL;
+        rc = FR_ESTORE;
+    }
+    return rc;
+}
+
+static int kv_list_keys(rstore_t *st, const char *ns, const char *group, const char *prefix,
+                        fr_store_kv_names_t *out)
+{
+    char set[KV_BUF];
+    size_t sl = (size_t)snprintf(set, sizeof set, "fr:%s:{%s}", ns, group);
+    size_t pl = prefix ? strlen(prefix) : 0;
+    redisReply *r = NULL;
+    int rc = kv_members(st, set, sl, &r);
+    for (size_t i = 0; !rc && i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_STRING)
+            rc = FR_ESTORE;
+        else if (e->len >= pl && !memcmp(e->str, prefix ? prefix : "", pl))
+            rc = fr_store_kv_names_add(out, e->str, e->len);
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+static int kv_list_groups(rstore_t *st, const char *ns, fr_store_kv_names_t *out)
+{
+    char gs[KV_BUF];
+    size_t gl = (size_t)snprintf(gs, sizeof gs, "fr:%s:groups", ns);
+    redisReply *r = NULL, **counts = NULL;
+    int rc = kv_members(st, gs, gl, &r);
+    if (rc)
+        return rc;
+    size_t n = r->elements;
+    if (n > FR_STORE_KV_MAX_LIST) {
+        freeReplyObject(r);
+        return FR_ELIMIT;
+    }
+    /* SCARD of every group's set, pipelined (each routed to its slot) */
+    cmd_t *cmds = calloc(n + 1, sizeof *cmds);
+    char *keys = malloc((n + 1) * KV_BUF);
+    const char **argv = malloc((2 * n + 1) * sizeof *argv);
+    size_t *lens = malloc((2 * n + 1) * sizeof *lens);
+    counts = calloc(n + 1, sizeof *counts);
+    rc = cmds && keys && argv && lens && counts ? 0 : FR_ENOMEM;
+    for (size_t i = 0; !rc && i < n; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_STRING || e->len > FR_STORE_KV_MAX_GROUP) {
+            rc = FR_ESTORE;
+            break;
+        }
+        char *k = keys + i * KV_BUF;
+        size_t kl = (size_t)snprintf(k, KV_BUF, "fr:%s:{%.*s}", ns, (int)e->len, e->str);
+        argv[2 * i] = "SCARD", lens[2 * i] = 5;
+        argv[2 * i + 1] = k, lens[2 * i + 1] = kl;
+        cmds[i] = (cmd_t){.key = k, .klen = kl, .argc = 2, .argv = argv + 2 * i,
+                          .lens = lens + 2 * i};
+    }
+    if (!rc && n) {
+        pthread_mutex_lock(&st->kvlock);
+        rc = run_batch(st, &st->kvl, cmds, n, counts);
+        pthread_mutex_unlock(&st->kvlock);
+    }
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (counts[i]->type != REDIS_REPLY_INTEGER)
+            rc = FR_ESTORE;
+        else if (counts[i]->integer > 0)
+            rc = fr_store_kv_names_add(out, r->element[i]->str, r->element[i]->len);
+    }
+    for (size_t i = 0; counts && i < n; i++)
+        freeReplyObject(counts[i]);
+    free(counts);
+    free(cmds);
+    free(keys);
+    free(argv);
+    free(lens);
+    freeReplyObject(r);
+    return rc;
+}
+
+static int r_kv_list(fr_store_t *s, const char *ns, const char *group, const char *prefix,
+                     fr_store_kv_names_t *out)
+{
+    rstore_t *st = (rstore_t *)s;
+    int rc = group ? kv_list_keys(st, ns, group, prefix, out) : kv_list_groups(st, ns, out);
+    if (!rc)
+        fr_store_kv_names_sort(out);
+    return rc;
+}
+
 static void r_close(fr_store_t *s)
 {
     rstore_t *st = (rstore_t *)s;
     links_free(&st->wl);
+    links_free(&st->kvl);
     map_free(st->map);
     if (st->locks) {
         pthread_rwlock_destroy(&st->maplock);
         pthread_mutex_destroy(&st->wlock);
+        pthread_mutex_destroy(&st->kvlock);
     }
     for (size_t i = 0; st->vpre && i < s->cfg->nviews; i++)
         free(st->vpre[i]);
@@ -1627,6 +1899,11 @@ static const fr_store_ops_t redis_ops = {
     .commit = r_commit,
     .next_epoch = r_next_epoch,
     .entities = r_entities,
+    .kv_get = r_kv_get,
+    .kv_put = r_kv_put,
+    .kv_del = r_kv_del,
+    .kv_incr = r_kv_incr,
+    .kv_list = r_kv_list,
     .close = r_close,
 };
 
@@ -1669,6 +1946,12 @@ int fr_store_redis_open(const fr_config_t *cfg, fr_store_t **out, char *err, siz
         goto out;
     }
     if (pthread_mutex_init(&st->wlock, NULL)) {
+        pthread_rwlock_destroy(&st->maplock);
+        rc = FR_ENOMEM;
+        goto out;
+    }
+    if (pthread_mutex_init(&st->kvlock, NULL)) {
+        pthread_mutex_destroy(&st->wlock);
         pthread_rwlock_destroy(&st->maplock);
         rc = FR_ENOMEM;
         goto out;
