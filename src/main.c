@@ -62,6 +62,7 @@ static const char usage_text[] =
     "  backfill  -c FILE --jsonl|--avro PATH...|--from-kafka earliest|MS\n"
     "                               views recomputed from history\n"
     "  training-set -c FILE --set NAME -o OUT   a point-in-time training set\n"
+    "  train     -c FILE --model NAME [--alias A]   train and register a model version\n"
     "  dlq       list|replay -c FILE   show / re-feed dead-lettered events\n"
     "  schema    register|list|check|delete -c FILE ...   the Avro schema registry\n"
     "\n"
@@ -740,7 +741,7 @@ static const command_t commands[] = {
     {"run", cmd_run},           {"serve", cmd_serve},       {"process", cmd_process},
     {"validate", cmd_validate}, {"generate", fr_gen_cmd},   {"backfill", fr_backfill_main},
     {"dlq", cmd_dlq},           {"status", cmd_status},     {"schema", fr_schema_main},
-    {"training-set", fr_cli_training_set},
+    {"training-set", fr_cli_training_set}, {"train", fr_cli_train},
 };
 
 int main(int argc, char **argv)

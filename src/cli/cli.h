@@ -47,5 +47,7 @@ void fr_cli_hist_close(fr_cli_hist_t *h);
 
 /* `freshet training-set` (training_set.c). */
 int fr_cli_training_set(int argc, char **argv);
+/* `freshet train` (train.c). */
+int fr_cli_train(int argc, char **argv);
 
 #endif

@@ -18,6 +18,13 @@ int fr_input_resolve(const fr_config_t *cfg, int spine, const char *name, fr_inp
 {
     memset(out, 0, sizeof *out);
     out->view = out->feature = out->ondemand = -1;
+    int od = fr_config_ondemand_index(cfg, name);
+    if (od >= 0) {
+        out->kind = FR_INPUT_ONDEMAND;
+        out->ondemand = od;
+        out->type = cfg->ondemand[od].type;
+        return 0;
+    }
     const char *colon = strchr(name, ':');
     if (colon) {
         size_t vl = (size_t)(colon - name);
@@ -80,7 +87,27 @@ static int describe(const fr_config_t *cfg, const fr_input_def_t *d, fr_buf_t *b
         }
         return rc;
     }
-    return FR_EINVAL;
+    /* an expression: its text, and the definition of everything it reads */
+    const fr_ondemand_spec_t *od = &cfg->ondemand[d->ondemand];
+    rc = fr_buf_printf(b, "on_demand|%s|%s", od->expr, fr_type_name(od->type));
+    for (size_t i = 0; !rc && i < od->nrefs; i++) {
+        const fr_ondemand_ref_t *r = &od->refs[i];
+        fr_input_def_t rd = {.view = -1, .feature = -1, .ondemand = -1, .type = r->type};
+        if (r->kind == FR_REF_FIELD) {
+            rd.kind = FR_INPUT_FIELD;
+            rd.field = r->name;
+        } else if (r->kind == FR_REF_FEATURE) {
+            rd.kind = FR_INPUT_VIEW;
+            rd.view = r->view;
+            rd.feature = r->feature;
+        } else {
+            rd.kind = FR_INPUT_ONDEMAND;
+            rd.ondemand = r->ondemand;
+        }
+        rc = fr_buf_printf(b, "|ref %s=", r->name);
+        rc = rc ? rc : describe(cfg, &rd, b);
+    }
+    return rc;
 }
 
 void fr_input_fingerprint(const fr_config_t *cfg, const fr_input_def_t *d,

@@ -42,6 +42,7 @@
 #include "core/map.h"
 #include "event/admit.h"
 #include "event/event.h"
+#include "expr/expr.h"
 
 #define MAX_ROW_BYTES ((size_t)64 << 20)
 #define MAX_SPINE_RECORD ((size_t)1 << 20) /* one spine file row, at most */
@@ -101,7 +102,7 @@ typedef struct {
 
 /* ---- the output ------------------------------------------------------------------- */
 
-typedef enum { O_COL, O_TS, O_FEAT, O_LABEL } okind_t;
+typedef enum { O_COL, O_TS, O_FEAT, O_OD, O_LABEL } okind_t;
 
 typedef struct {
     okind_t kind;
@@ -156,6 +157,11 @@ typedef struct {
     fr_value_t *svals;   /* the current spine row's values [ncols] */
     int64_t t;           /* its time */
     fr_buf_t sbuf;       /* file spine: the row's bytes / unquoted text */
+    /* on-demand features: the ones the set needs, computed per row in order */
+    uint8_t *od_need;    /* [nondemand] */
+    int **od_slot;       /* [nondemand][nrefs]: FIELD: spine column (-1 none); FEATURE: vrt */
+    fr_value_t *odvals;  /* [nondemand] this row's values */
+    fr_value_t *odin;    /* inputs scratch (the largest nrefs) */
     /* views */
     vrt_t *v;
     size_t nv;
@@ -457,6 +463,7 @@ static const char *col_name(const tb_t *b, const ocol_t *c, char *tmp, size_t n)
     case O_COL: return b->cols[c->a].name;
     case O_TS: return "ts";
     case O_LABEL: return "label";
+    case O_OD: return b->cfg->ondemand[c->a].name;
     default: {
         const vrt_t *v = &b->v[c->a];
         snprintf(tmp, n, "%s%s%s", v->name, b->o->format == FR_TSET_CSV ? "__" : ":",
@@ -580,6 +587,7 @@ static int put_row(tb_t *b, fr_buf_t *o)
                      ? put_binary(o, &(fr_value_t){.type = FR_T_LONG, .u.i = b->t})
                      : fr_jw_i64(o, b->t);
             break;
+        case O_OD: rc = put_value(b, o, &b->odvals[c->a]); break;
         default: rc = put_value(b, o, &b->v[c->a].out[c->b]); break;
         }
     }
@@ -596,6 +604,24 @@ static int eval_row(tb_t *b, int self, int32_t spart, uint64_t soff)
         int rc = eval_view(b, &b->v[i], s, spart, soff);
         if (rc)
             return rc;
+    }
+    /* on-demand features, each over the spine row, the views' values and
+     * the ones before it */
+    for (size_t i = 0; b->od_need && i < b->cfg->nondemand; i++) {
+        if (!b->od_need[i])
+            continue;
+        const fr_ondemand_spec_t *od = &b->cfg->ondemand[i];
+        for (size_t r = 0; r < od->nrefs; r++) {
+            const fr_ondemand_ref_t *ref = &od->refs[r];
+            int k = b->od_slot[i][r];
+            if (ref->kind == FR_REF_FIELD)
+                b->odin[r] = k >= 0 ? b->svals[k] : (fr_value_t){.type = FR_T_NULL};
+            else if (ref->kind == FR_REF_FEATURE)
+                b->odin[r] = b->v[k].out[ref->feature];
+            else
+                b->odin[r] = b->odvals[ref->ondemand];
+        }
+        fr_expr_eval(od->prog, b->odin, &b->odvals[i]);
     }
     return 0;
 }
@@ -1664,6 +1690,10 @@ static int describe(tb_t *b)
                 d->role = FR_TSC_LABEL;
                 d->type = b->ts->label.type;
                 break;
+            case O_OD:
+                d->role = FR_TSC_FEATURE;
+                d->type = b->cfg->ondemand[c->a].type;
+                break;
             default:
                 d->role = FR_TSC_FEATURE;
                 d->type = fr_view_feature_type(b->cfg, &b->cfg->views[b->v[c->a].view],
@@ -1753,7 +1783,45 @@ static int setup(tb_t *b)
             return FR_ENOMEM;
         b->lab = (int)b->nv++;
     }
-    /* columns: entity keys, ts, pass-through, features, label */
+    /* on-demand features and what they read */
+    if (cfg->nondemand) {
+        b->od_need = calloc(cfg->nondemand, 1);
+        b->od_slot = calloc(cfg->nondemand, sizeof *b->od_slot);
+        b->odvals = calloc(cfg->nondemand, sizeof *b->odvals);
+        size_t most = 1;
+        for (size_t i = 0; i < cfg->nondemand; i++)
+            if (cfg->ondemand[i].nrefs > most)
+                most = cfg->ondemand[i].nrefs;
+        b->odin = calloc(most, sizeof *b->odin);
+        if (!b->od_need || !b->od_slot || !b->odvals || !b->odin)
+            return FR_ENOMEM;
+        for (size_t i = 0; i < ts->nfeatures; i++)
+            if (ts->features[i].kind == FR_TSF_ONDEMAND)
+                b->od_need[ts->features[i].ondemand] = 1;
+        /* later entries read only earlier ones: one pass downwards marks all */
+        for (size_t i = cfg->nondemand; i-- > 0;) {
+            if (!b->od_need[i])
+                continue;
+            const fr_ondemand_spec_t *od = &cfg->ondemand[i];
+            b->od_slot[i] = calloc(od->nrefs ? od->nrefs : 1, sizeof **b->od_slot);
+            if (!b->od_slot[i])
+                return FR_ENOMEM;
+            for (size_t r = 0; r < od->nrefs; r++) {
+                const fr_ondemand_ref_t *ref = &od->refs[r];
+                if (ref->kind == FR_REF_ONDEMAND) {
+                    b->od_need[ref->ondemand] = 1;
+                } else if (ref->kind == FR_REF_FEATURE) {
+                    int vi = vrt_of(b, ref->view);
+                    if (vi < 0)
+                        return FR_ENOMEM;
+                    b->od_slot[i][r] = vi;
+                } else {
+                    b->od_slot[i][r] = col_of(b, ref->name);
+                }
+            }
+        }
+    }
+    /* columns: entity keys, ts, pass-through, features, on-demand, label */
     uint8_t *used = calloc(b->ncols ? b->ncols : 1, 1);
     if (!used)
         return FR_ENOMEM;
@@ -1813,6 +1881,9 @@ static int setup(tb_t *b)
                 rc = add_feature_oc(b, O_COL, c, 0);
         }
     }
+    for (size_t i = 0; !rc && i < ts->nfeatures; i++)
+        if (ts->features[i].kind == FR_TSF_ONDEMAND)
+            rc = add_feature_oc(b, O_OD, ts->features[i].ondemand, 0);
     if (!rc && lb->kind != FR_LABEL_NONE)
         rc = add_oc(b, O_LABEL, 0, 0);
     free(used);
@@ -1858,6 +1929,12 @@ static void teardown(tb_t *b)
     free(b->ident);
     free(b->need);
     free(b->dvals);
+    for (size_t i = 0; b->od_slot && i < b->cfg->nondemand; i++)
+        free(b->od_slot[i]);
+    free(b->od_slot);
+    free(b->od_need);
+    free(b->odvals);
+    free(b->odin);
     free(b->oc);
     free(b->svals);
     free(b->cols);
