@@ -49,5 +49,7 @@ void fr_cli_hist_close(fr_cli_hist_t *h);
 int fr_cli_training_set(int argc, char **argv);
 /* `freshet train` (train.c). */
 int fr_cli_train(int argc, char **argv);
+/* `freshet models list|show|alias|export` (models.c). */
+int fr_cli_models(int argc, char **argv);
 
 #endif
