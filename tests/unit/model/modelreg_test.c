@@ -49,7 +49,7 @@ static void setup_backend(int redis)
     if (redis)
         rsrv_start(&srv[0], NULL);
     char text[2048], err[512];
-    snprintf(text, sizeof text, yaml, redis ? "redis" : "lmdb", dir, srv[0].port);
+    snprintf(text, sizeof text, yaml, redis ? "redis" : "lmdb", dir, redis ? srv[0].port : 6379);
     cr_assert_eq(fr_config_parse("t.yaml", text, strlen(text), &cfg, err, sizeof err), 0, "%s",
                  err);
 }

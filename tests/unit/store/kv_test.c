@@ -46,7 +46,7 @@ static void setup_backend(int kind)
     else if (kind == CLUSTER)
         cluster_start(srv);
     char text[2048], err[512];
-    snprintf(text, sizeof text, yaml, kind == LMDB ? "lmdb" : "redis", dir, srv[0].port,
+    snprintf(text, sizeof text, yaml, kind == LMDB ? "lmdb" : "redis", dir, kind == LMDB ? 6379 : srv[0].port,
              kind == CLUSTER ? "true" : "false");
     cr_assert_eq(fr_config_parse("t.yaml", text, strlen(text), &cfg, err, sizeof err), 0, "%s",
                  err);
