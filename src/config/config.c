@@ -2320,8 +2320,8 @@ static int parse_one_ondemand(ctx_t *c, struct fy_node *item, struct fy_node *at
 
 /* models and drift                                                    */
 
-enum { MD_RELOAD, MD_SAMPLE, MD_LIST, MD__N };
-static const char *const models_keys[] = {"reload_ms", "log_sample", "list"};
+enum { MD_RELOAD, MD_SAMPLE, MD_RETENTION, MD_LIST, MD__N };
+static const char *const models_keys[] = {"reload_ms", "log_sample", "log_retention", "list"};
 enum { MO_NAME, MO_TSET, MO_XGB, MO__N };
 static const char *const model_keys[] = {"name", "training_set", "xgboost"};
 enum { DR_WINDOW, DR_WARN, DR_ALERT, DR__N };
@@ -2475,6 +2475,9 @@ static int parse_models(ctx_t *c, const slot_t *sec, fr_config_t *cfg)
         rc = get_int(c, &s[MD_RELOAD], "reload_ms", 10, 3600 * SEC_MS, &cfg->models.reload_ms);
     if (!rc)
         rc = get_real(c, &s[MD_SAMPLE], "log_sample", 0, 1, &cfg->models.log_sample);
+    if (!rc)
+        rc = get_duration(c, &s[MD_RETENTION], "log_retention", SEC_MS, 3650 * DAY_MS,
+                          &cfg->models.log_retention_ms);
     size_t n;
     if (!rc)
         rc = read_seq(c, &s[MD_LIST], "list", "models", 0, FR_CONFIG_MAX_MODELS, &n);
@@ -2580,6 +2583,7 @@ static int set_defaults(fr_config_t *cfg, const char *name)
     cfg->registry.timeout_ms = 2000;
     cfg->models.reload_ms = 1000;
     cfg->models.log_sample = 1.0;
+    cfg->models.log_retention_ms = 7 * DAY_MS;
     cfg->drift.window_ms = 3600 * SEC_MS;
     cfg->drift.psi_warn = 0.1;
     cfg->drift.psi_alert = 0.25;

@@ -236,6 +236,7 @@ typedef struct fr_config {
     struct {
         int64_t reload_ms;     /* how soon replicas see alias moves, default 1000 */
         double log_sample;     /* share of scores logged, default 1.0 */
+        int64_t log_retention_ms; /* logged scores older than this go, default 7d */
         fr_model_spec_t *list;
         size_t n;
     } models;

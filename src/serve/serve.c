@@ -31,6 +31,7 @@
 #include "event/admit.h"
 #include "serve/breaker.h"
 #include "serve/ingest.h"
+#include "serve/serve_int.h"
 
 #ifndef FRESHET_VERSION
 #define FRESHET_VERSION "0.1.0"
@@ -46,6 +47,7 @@ struct fr_server {
     fr_registry_t *reg; /* opened here when opts.registry is NULL (embedded only) */
     char reg_err[256];  /* why it did not open */
     fr_kafka_producer_t *prod[FR_CONFIG_MAX_SOURCES]; /* HTTP ingest into Kafka sources */
+    fr_srv_models_t *models; /* scoring, the model registry, drift */
 };
 
 typedef struct {
@@ -824,6 +826,8 @@ static enum MHD_Result route(fr_server_t *srv, struct MHD_Connection *c, const c
         return get_status(srv, c, 0);
     if (registry_path(url))
         return registry_route(srv, c, method, url, rq);
+    if (fr_srv_models_path(url))
+        return fr_srv_models_route(srv->models, c, method, url, rq->body.p, rq->body.len);
     const char *allow = NULL;
     if (strncmp(url, "/v1/features/", 13) == 0 || strcmp(url, "/healthz") == 0 ||
         strcmp(url, "/readyz") == 0 || strcmp(url, "/v1/status") == 0)
@@ -1016,6 +1020,15 @@ int fr_server_start(const fr_server_opts_t *opts, fr_server_t **out, char *err, 
                                    &srv->prod[s], perr, sizeof perr))
             fr_warn("source %s: no HTTP ingest into Kafka: %s", cfg->sources[s].name, perr);
     }
+    if (fr_srv_models_new(srv, &srv->models)) {
+        snprintf(err, errlen, "out of memory");
+        pthread_key_delete(srv->rd_key);
+        fr_registry_close(srv->reg);
+        for (size_t s = 0; s < FR_CONFIG_MAX_SOURCES; s++)
+            fr_kafka_producer_close(srv->prod[s]);
+        free(srv);
+        return FR_ENOMEM;
+    }
     srv->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE,
@@ -1046,6 +1059,7 @@ void fr_server_stop(fr_server_t *srv)
     if (!srv)
         return;
     MHD_stop_daemon(srv->d);
+    fr_srv_models_free(srv->models);
     pthread_key_delete(srv->rd_key);
     fr_registry_close(srv->reg);
     for (size_t s = 0; s < FR_CONFIG_MAX_SOURCES; s++)
@@ -1056,4 +1070,60 @@ void fr_server_stop(fr_server_t *srv)
 int fr_server_port(const fr_server_t *srv)
 {
     return srv->port;
+}
+
+/* ---- for the route modules (serve_int.h) ------------------------------------ */
+
+enum MHD_Result fr_srv_send(struct MHD_Connection *c, int status, fr_buf_t *b)
+{
+    return send_buf(c, status, b);
+}
+
+enum MHD_Result fr_srv_error(struct MHD_Connection *c, int status, const char *error,
+                             const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    enum MHD_Result ret = send_error_v(c, status, NULL, error, fmt, ap);
+    va_end(ap);
+    return ret;
+}
+
+enum MHD_Result fr_srv_405(struct MHD_Connection *c, const char *allow, const char *method,
+                           const char *url)
+{
+    return send_405(c, allow, "%s is not allowed on %s; allowed: %s", method, url, allow);
+}
+
+const fr_config_t *fr_srv_cfg(const fr_server_t *srv)
+{
+    return srv->o.cfg;
+}
+
+fr_store_t *fr_srv_store(const fr_server_t *srv)
+{
+    return srv->o.store;
+}
+
+int fr_srv_read_begin(fr_server_t *srv, fr_store_rd_t **rd, int *ticket)
+{
+    return read_begin(srv, rd, ticket);
+}
+
+void fr_srv_read_done(fr_server_t *srv, fr_store_rd_t *rd, int ticket, bool ok)
+{
+    read_done(srv, rd, ticket, ok);
+}
+
+int fr_srv_read_view(fr_server_t *srv, fr_store_rd_t *rd, int v, const char *key, size_t klen,
+                     int64_t as_of, fr_value_t *vals)
+{
+    int found;
+    int64_t newest;
+    return read_entity(rd, &srv->o.cfg->views[v], v, key, klen, as_of, vals, &found, &newest);
+}
+
+bool fr_srv_as_of_ok(int64_t as_of)
+{
+    return as_of_ok(as_of);
 }
