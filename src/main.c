@@ -64,6 +64,7 @@ static const char usage_text[] =
     "  training-set -c FILE --set NAME -o OUT   a point-in-time training set\n"
     "  train     -c FILE --model NAME [--alias A]   train and register a model version\n"
     "  models    list|show|alias|export -c FILE ...   the model registry\n"
+    "  drift     -c FILE --model NAME [--from MS --to MS]   input and score drift\n"
     "  dlq       list|replay -c FILE   show / re-feed dead-lettered events\n"
     "  schema    register|list|check|delete -c FILE ...   the Avro schema registry\n"
     "\n"
@@ -743,7 +744,7 @@ static const command_t commands[] = {
     {"validate", cmd_validate}, {"generate", fr_gen_cmd},   {"backfill", fr_backfill_main},
     {"dlq", cmd_dlq},           {"status", cmd_status},     {"schema", fr_schema_main},
     {"training-set", fr_cli_training_set}, {"train", fr_cli_train},
-    {"models", fr_cli_models},
+    {"models", fr_cli_models},  {"drift", fr_cli_drift},
 };
 
 int main(int argc, char **argv)

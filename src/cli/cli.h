@@ -51,5 +51,7 @@ int fr_cli_training_set(int argc, char **argv);
 int fr_cli_train(int argc, char **argv);
 /* `freshet models list|show|alias|export` (models.c). */
 int fr_cli_models(int argc, char **argv);
+/* `freshet drift` (drift.c). */
+int fr_cli_drift(int argc, char **argv);
 
 #endif
