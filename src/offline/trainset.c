@@ -94,6 +94,8 @@ typedef struct {
 /* One row of a spine file, in the index. */
 typedef struct {
     int64_t t;
+    int64_t arr;         /* arrival: the arrival column's value (arrival point) */
+    int64_t tmin;        /* the least t of this row and every row after it in the index */
     uint64_t order;      /* row number in the file (from 0) */
     uint64_t off;        /* its bytes in the file */
     uint32_t len;
@@ -157,6 +159,8 @@ typedef struct {
     fr_value_t *svals;   /* the current spine row's values [ncols] */
     int64_t t;           /* its time */
     fr_buf_t sbuf;       /* file spine: the row's bytes / unquoted text */
+    int arr_col;         /* file spine: the arrival column, -1 none */
+    fr_tset_spec_t tcopy; /* the set without its label (opts no_label) */
     /* on-demand features: the ones the set needs, computed per row in order */
     uint8_t *od_need;    /* [nondemand] */
     int **od_slot;       /* [nondemand][nrefs]: FIELD: spine column (-1 none); FEATURE: vrt */
@@ -1158,13 +1162,13 @@ static int apply(tb_t *b, const fr_hist_ev_t *ev)
         if (i == (size_t)b->lab) {
             int64_t f = heap_min(&b->hlab);
             int64_t lo = b->spine_src >= 0 ? low_bound(b, b->spine_src)
-                         : b->fnext < b->nfrows ? b->frows[b->fnext].t
+                         : b->fnext < b->nfrows ? b->frows[b->fnext].tmin
                                                 : INT64_MAX;
             keep_after = f < lo ? f : lo;
         } else {
             int64_t f = b->point == FR_POINT_EVENT_TIME ? heap_min(&b->hfeat) : INT64_MAX;
             int64_t lo = b->spine_src >= 0 ? low_bound(b, b->spine_src)
-                         : b->fnext < b->nfrows ? b->frows[b->fnext].t
+                         : b->fnext < b->nfrows ? b->frows[b->fnext].tmin
                                                 : INT64_MAX;
             keep_after = sat_sub(f < lo ? f : lo, v->wmax);
         }
@@ -1391,6 +1395,8 @@ static int load_frow(tb_t *b, const frow_t *fr, json_t **jdoc)
 static int cmp_frow(const void *a, const void *c)
 {
     const frow_t *x = a, *y = c;
+    if (x->arr != y->arr)
+        return x->arr < y->arr ? -1 : 1;
     if (x->t != y->t)
         return x->t < y->t ? -1 : 1;
     return x->order < y->order ? -1 : x->order > y->order;
@@ -1540,6 +1546,19 @@ static int index_spine(tb_t *b)
         rc = failf(b, FR_EINVAL, "%s: no 'ts' column (the row's time, epoch ms)", path);
         goto out;
     }
+    b->arr_col = -1;
+    if (b->o->arrival_col) {
+        for (size_t i = 0; i < b->ncols; i++)
+            if (!strcmp(b->colnames[i], b->o->arrival_col)) {
+                b->arr_col = (int)i;
+                b->cols[i].type = FR_T_LONG;
+            }
+        if (b->arr_col < 0) {
+            rc = failf(b, FR_EINVAL, "%s: no '%s' column (the rows' arrival times)", path,
+                       b->o->arrival_col);
+            goto out;
+        }
+    }
     b->svals = calloc(b->ncols, sizeof *b->svals);
     if (!b->svals) {
         rc = FR_ENOMEM;
@@ -1564,25 +1583,49 @@ static int index_spine(tb_t *b)
             continue;
         }
         fr.t = tv->u.i;
+        fr.arr = 0;
+        if (b->arr_col >= 0) {
+            const fr_value_t *av = &b->svals[b->arr_col];
+            if (av->type != FR_T_LONG) {
+                warn_row(b, fr.line, "the arrival column is not a time in epoch ms");
+                continue;
+            }
+            fr.arr = av->u.i;
+        }
         b->frows[kept++] = fr;
     }
     json_decref(doc);
     b->nfrows = kept;
-    if (!rc)
+    if (!rc) {
+        /* time order (event_time), or arrival order */
         qsort(b->frows, b->nfrows, sizeof *b->frows, cmp_frow);
+        int64_t m = INT64_MAX;
+        for (size_t i = b->nfrows; i-- > 0;) {
+            if (b->frows[i].t < m)
+                m = b->frows[i].t;
+            b->frows[i].tmin = m;
+        }
+    }
 out:
     json_decref(first);
     fr_buf_destroy(&rec);
     return rc;
 }
 
-/* Computes the spine file rows whose time the history has passed. */
-static int file_rows(tb_t *b, int at_end)
+/*
+ * Computes the spine file rows whose time the history has passed: at
+ * event time, those with t below the features' frontier; at arrival, those
+ * that arrived before next_time (the arrival time of the history's next
+ * event, INT64_MAX at its end).
+ */
+static int file_rows(tb_t *b, int at_end, int64_t next_time)
 {
     int64_t ff = feat_frontier(b, at_end);
     json_t *doc = NULL;
     int rc = 0;
-    while (b->fnext < b->nfrows && (at_end || b->frows[b->fnext].t < ff)) {
+    while (b->fnext < b->nfrows &&
+           (at_end || (b->point == FR_POINT_ARRIVAL ? b->frows[b->fnext].arr < next_time
+                                                    : b->frows[b->fnext].t < ff))) {
         const frow_t *fr = &b->frows[b->fnext++];
         int r = load_frow(b, fr, &doc);
         if (r < 0) {
@@ -1966,11 +2009,19 @@ int fr_tset_build(const fr_config_t *cfg, const fr_tset_opts_t *o, fr_tset_summa
     b.cfg = cfg;
     b.o = o;
     b.ts = &cfg->tsets[o->tset];
+    b.arr_col = -1;
+    if (o->no_label) {
+        b.tcopy = *b.ts;
+        b.tcopy.label.kind = FR_LABEL_NONE;
+        b.ts = &b.tcopy;
+    }
     b.sum = sum;
     b.err = err;
     b.errlen = errlen;
     b.spine_src = o->spine_path ? -1 : b.ts->spine;
-    b.point = o->spine_path ? FR_POINT_EVENT_TIME : b.ts->point;
+    b.point = !o->spine_path ? b.ts->point
+              : o->arrival_col ? FR_POINT_ARRIVAL
+                               : FR_POINT_EVENT_TIME;
     b.hlab.label = 1;
     b.cutoff = o->has_cutoff ? o->cutoff_ms : INT64_MIN;
     b.label_newest = INT64_MIN;
@@ -2059,6 +2110,12 @@ int fr_tset_build(const fr_config_t *cfg, const fr_tset_opts_t *o, fr_tset_summa
         }
         stalls = 0;
         b.events++;
+        if (b.spine_src < 0 && b.point == FR_POINT_ARRIVAL) {
+            /* rows that arrived before this event: computed before it counts */
+            rc = file_rows(&b, 0, ev.time);
+            if (rc)
+                goto fail_rc;
+        }
         if (b.lab >= 0 && ev.source == b.ts->label.source && ev.ts > b.label_newest)
             b.label_newest = ev.ts;
         if (ev.source == b.spine_src && (!o->has_from || ev.ts >= o->from_ms) &&
@@ -2074,8 +2131,8 @@ int fr_tset_build(const fr_config_t *cfg, const fr_tset_opts_t *o, fr_tset_summa
         rc = apply(&b, &ev);
         if (rc)
             goto fail_rc;
-        if (b.spine_src < 0)
-            rc = file_rows(&b, 0);
+        if (b.spine_src < 0 && b.point == FR_POINT_EVENT_TIME)
+            rc = file_rows(&b, 0, 0);
         rc = rc ? rc : advance(&b, 0);
         if (rc)
             goto fail_rc;
@@ -2088,7 +2145,7 @@ int fr_tset_build(const fr_config_t *cfg, const fr_tset_opts_t *o, fr_tset_summa
     if (b.lab >= 0 && !o->has_cutoff)
         b.cutoff = b.label_newest;
     if (b.spine_src < 0)
-        rc = file_rows(&b, 1);
+        rc = file_rows(&b, 1, INT64_MAX);
     rc = rc ? rc : advance(&b, 1);
     rc = rc ? rc : emit_ready(&b);
     if (!rc && b.spine_src < 0)

@@ -67,6 +67,10 @@ typedef int (*fr_tset_row_fn)(void *ctx, const void *row, size_t len);
 typedef struct fr_tset_opts {
     int tset;                 /* index in cfg->tsets */
     const char *spine_path;   /* NULL: the configured spine source; else a CSV or NDJSON file */
+    const char *arrival_col;  /* spine file: a column of arrival times (ms, as the history
+                                 stamps its events); rows then take the arrival point:
+                                 features over the events that arrived at or before */
+    bool no_label;            /* leave the label out (no maturity either) */
     bool has_from, has_to;    /* source spine: only events with from <= ts < to are rows */
     int64_t from_ms, to_ms;
     bool has_cutoff;          /* maturity cutoff (default: the label source's newest ts) */
