@@ -65,6 +65,7 @@ static const char usage_text[] =
     "  train     -c FILE --model NAME [--alias A]   train and register a model version\n"
     "  models    list|show|alias|export -c FILE ...   the model registry\n"
     "  drift     -c FILE --model NAME [--from MS --to MS]   input and score drift\n"
+    "  consistency -c FILE --model NAME   served vectors against an offline recomputation\n"
     "  dlq       list|replay -c FILE   show / re-feed dead-lettered events\n"
     "  schema    register|list|check|delete -c FILE ...   the Avro schema registry\n"
     "\n"
@@ -745,6 +746,7 @@ static const command_t commands[] = {
     {"dlq", cmd_dlq},           {"status", cmd_status},     {"schema", fr_schema_main},
     {"training-set", fr_cli_training_set}, {"train", fr_cli_train},
     {"models", fr_cli_models},  {"drift", fr_cli_drift},
+    {"consistency", fr_cli_consistency},
 };
 
 int main(int argc, char **argv)

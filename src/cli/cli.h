@@ -53,5 +53,7 @@ int fr_cli_train(int argc, char **argv);
 int fr_cli_models(int argc, char **argv);
 /* `freshet drift` (drift.c). */
 int fr_cli_drift(int argc, char **argv);
+/* `freshet consistency` (consistency.c). */
+int fr_cli_consistency(int argc, char **argv);
 
 #endif
