@@ -220,7 +220,8 @@ static int build(const fr_config_t *cfg, int tset, const char *spine, const char
 {
     fr_tset_opts_t o = {.tset = tset,
                         .spine_path = spine,
-                        .arrival_col = arrival,
+                        .arrival_col = "_arrival_ms",
+                        .own_after_arrival = !arrival,
                         .no_label = true,
                         .format = FR_TSET_BINARY,
                         .header = on_header,

@@ -54,6 +54,7 @@
 
 typedef struct {
     int64_t ts;
+    int64_t time;       /* arrival time (history.h) */
     uint64_t offset;
     int32_t partition;
     uint32_t len;
@@ -160,6 +161,8 @@ typedef struct {
     int64_t t;           /* its time */
     fr_buf_t sbuf;       /* file spine: the row's bytes / unquoted text */
     int arr_col;         /* file spine: the arrival column, -1 none */
+    int64_t own_after;   /* events at the row's t arriving after this are its own: left
+                            out (INT64_MAX: none) */
     fr_tset_spec_t tcopy; /* the set without its label (opts no_label) */
     /* on-demand features: the ones the set needs, computed per row in order */
     uint8_t *od_need;    /* [nondemand] */
@@ -279,6 +282,7 @@ static int raw_push(ent_t *e, const fr_hist_ev_t *ev)
     }
     rawev_t *r = &e->raw[e->head + e->len];
     *r = (rawev_t){.ts = ev->ts,
+                   .time = ev->time,
                    .offset = ev->offset,
                    .partition = ev->partition,
                    .len = (uint32_t)ev->rec_len,
@@ -539,6 +543,8 @@ static int recompute(tb_t *b, vrt_t *v, ent_t *e, int64_t lo, int64_t t, int sel
             continue;
         if (self && r->partition == spart && r->offset == soff)
             continue;
+        if (r->ts == t && r->time >= b->own_after)
+            continue; /* the row's own event, arrived after it (own_after_arrival) */
         int64_t ts;
         int rc = fr_record_decode(&b->ident[v->source], r->rec, r->len, b->dvals, &ts);
         if (rc)
@@ -1392,10 +1398,10 @@ static int load_frow(tb_t *b, const frow_t *fr, json_t **jdoc)
     return 0;
 }
 
-static int cmp_frow(const void *a, const void *c)
+static int cmp_frow(const void *a, const void *c, void *by_arrival)
 {
     const frow_t *x = a, *y = c;
-    if (x->arr != y->arr)
+    if (*(const int *)by_arrival && x->arr != y->arr)
         return x->arr < y->arr ? -1 : 1;
     if (x->t != y->t)
         return x->t < y->t ? -1 : 1;
@@ -1598,7 +1604,8 @@ static int index_spine(tb_t *b)
     b->nfrows = kept;
     if (!rc) {
         /* time order (event_time), or arrival order */
-        qsort(b->frows, b->nfrows, sizeof *b->frows, cmp_frow);
+        int by_arrival = b->point == FR_POINT_ARRIVAL;
+        qsort_r(b->frows, b->nfrows, sizeof *b->frows, cmp_frow, &by_arrival);
         int64_t m = INT64_MAX;
         for (size_t i = b->nfrows; i-- > 0;) {
             if (b->frows[i].t < m)
@@ -1624,7 +1631,7 @@ static int file_rows(tb_t *b, int at_end, int64_t next_time)
     json_t *doc = NULL;
     int rc = 0;
     while (b->fnext < b->nfrows &&
-           (at_end || (b->point == FR_POINT_ARRIVAL ? b->frows[b->fnext].arr < next_time
+           (at_end || (b->point == FR_POINT_ARRIVAL ? b->frows[b->fnext].arr <= next_time
                                                     : b->frows[b->fnext].t < ff))) {
         const frow_t *fr = &b->frows[b->fnext++];
         int r = load_frow(b, fr, &doc);
@@ -1634,7 +1641,10 @@ static int file_rows(tb_t *b, int at_end, int64_t next_time)
         }
         if (r)
             continue;
+        if (b->o->own_after_arrival)
+            b->own_after = fr->arr;
         rc = spine_row(b, fr->order, NULL);
+        b->own_after = INT64_MAX;
         if (rc)
             break;
     }
@@ -2019,9 +2029,10 @@ int fr_tset_build(const fr_config_t *cfg, const fr_tset_opts_t *o, fr_tset_summa
     b.err = err;
     b.errlen = errlen;
     b.spine_src = o->spine_path ? -1 : b.ts->spine;
-    b.point = !o->spine_path ? b.ts->point
-              : o->arrival_col ? FR_POINT_ARRIVAL
-                               : FR_POINT_EVENT_TIME;
+    b.point = !o->spine_path                         ? b.ts->point
+              : o->arrival_col && !o->own_after_arrival ? FR_POINT_ARRIVAL
+                                                       : FR_POINT_EVENT_TIME;
+    b.own_after = INT64_MAX;
     b.hlab.label = 1;
     b.cutoff = o->has_cutoff ? o->cutoff_ms : INT64_MIN;
     b.label_newest = INT64_MIN;

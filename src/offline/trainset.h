@@ -70,6 +70,10 @@ typedef struct fr_tset_opts {
     const char *arrival_col;  /* spine file: a column of arrival times (ms, as the history
                                  stamps its events); rows then take the arrival point:
                                  features over the events that arrived at or before */
+    bool own_after_arrival;   /* with arrival_col: rows keep the event_time point, but an
+                                 event at exactly the row's t that arrived after the row is
+                                 taken for the row's own (a scored request's event) and
+                                 left out */
     bool no_label;            /* leave the label out (no maturity either) */
     bool has_from, has_to;    /* source spine: only events with from <= ts < to are rows */
     int64_t from_ms, to_ms;

@@ -313,7 +313,7 @@ static enum MHD_Result post_score(fr_srv_models_t *m, struct MHD_Connection *c,
     const char *fq = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "features");
     int with_features = !(fq && !strcmp(fq, "false"));
     json_error_t je;
-    json_t *doc = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &je) : NULL;
+    json_t *doc = len ? json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je) : NULL;
     if (!doc)
         return fr_srv_error(c, 400, "malformed_json",
                             len ? "the body is not JSON: %s" : "%s: expected a JSON object of "
